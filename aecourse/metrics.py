@@ -1,0 +1,92 @@
+"""Evaluating a trained model on a whole dataset, in batches, without gradients."""
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .losses import LossFn, reconstruction_error
+from .validation import check_images, check_positive_int
+
+
+def _batches(images: Tensor, batch_size: int):
+    check_positive_int(batch_size, "batch_size")
+    return images.split(batch_size)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, loss_fn: LossFn, images: Tensor, *, batch_size: int = 1000) -> dict[str, float]:
+    """Mean of each term ``loss_fn`` returns, over all ``images`` ``(N, 1, 28, 28)``, in eval mode.
+
+    Returns ``{"loss": ...}`` (plus the other entries when ``loss_fn`` returns a dict).
+    The model's train/eval mode is restored afterwards.
+    """
+    check_images(images)
+    was_training = model.training
+    model.eval()
+    totals: dict[str, Tensor] = {}
+    try:
+        for batch in _batches(images, batch_size):
+            terms = as_terms(loss_fn(model, batch))
+            for name, value in terms.items():
+                totals[name] = totals.get(name, 0.0) + value.detach() * len(batch)
+    finally:
+        model.train(was_training)
+    return {name: float(total) / len(images) for name, total in totals.items()}
+
+
+@torch.no_grad()
+def reconstruction_errors(model: nn.Module, images: Tensor, kind: str = "mse", *,
+                          batch_size: int = 1000) -> Tensor:
+    """Per-image reconstruction error ``(N,)`` of ``model`` on ``images`` ``(N, 1, 28, 28)`` (see
+    :func:`aecourse.losses.reconstruction_error`), computed in eval mode on the model's device."""
+    check_images(images)
+    was_training = model.training
+    model.eval()
+    try:
+        return torch.cat([reconstruction_error(model(batch), batch, kind)
+                          for batch in _batches(images, batch_size)])
+    finally:
+        model.train(was_training)
+
+
+def as_terms(output: Tensor | dict[str, Tensor]) -> dict[str, Tensor]:
+    """Normalise what a ``loss_fn`` returns to a dict with a scalar ``"loss"`` entry, or say what is wrong."""
+    terms = output if isinstance(output, dict) else {"loss": output}
+    if "loss" not in terms:
+        raise ValueError(f"loss_fn returned a dict without a 'loss' entry (keys: {sorted(terms)})")
+    for name, value in terms.items():
+        if not isinstance(value, Tensor) or value.ndim != 0:
+            shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
+            raise ValueError(f"loss_fn must return scalar tensors; entry {name!r} is {shape} "
+                             "(did you forget .mean() over the batch?)")
+    return terms
+
+
+def pca(images: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Principal component analysis of ``images`` ``(N, 1, 28, 28)``, computed exactly in float64.
+
+    Returns ``(mean, components)``: the mean image flattened ``(784,)`` and the top-``k`` principal
+    directions as orthonormal rows ``(k, 784)``, in order of decreasing variance.
+    """
+    check_images(images)
+    check_positive_int(k, "k")
+    x = images.detach().flatten(1).double()
+    if k > x.shape[1]:
+        raise ValueError(f"k must be at most {x.shape[1]} (pixels per image), got {k}")
+    mean = x.mean(dim=0)
+    centered = x - mean
+    # eigh of the 784x784 scatter matrix is exact and far cheaper than an SVD of the N x 784 data
+    eigenvalues, eigenvectors = torch.linalg.eigh(centered.T @ centered)
+    components = eigenvectors[:, eigenvalues.argsort(descending=True)[:k]].T.contiguous()
+    return mean.to(images.dtype), components.to(images.dtype)
+
+
+def pca_reconstruction_errors(train_images: Tensor, images: Tensor, k: int) -> Tensor:
+    """Per-image squared error ``(N,)`` of reconstructing ``images`` from their projection onto the top-``k``
+    principal components of ``train_images``: the best any rank-``k`` linear map can do on the training data."""
+    check_images(images)
+    mean, components = pca(train_images, k)
+    x = images.detach().flatten(1).double()
+    centered = x - mean.double()
+    projected = centered @ components.double().T @ components.double()
+    return (centered - projected).square().sum(dim=1).to(images.dtype)

@@ -1,0 +1,82 @@
+"""Where and how a chapter runs: the device, the seeds, and the run budget (quick vs full mode)."""
+from __future__ import annotations
+
+import os
+import random
+from typing import TypeVar
+
+import numpy as np
+import torch
+
+T = TypeVar("T")
+
+
+def get_device() -> torch.device:
+    """The fastest device here: CUDA if available, else Apple MPS, else the CPU."""
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def describe_device(device: torch.device | None = None) -> str:
+    """A one-line description of ``device`` for a chapter to print, with a hint when it is the CPU."""
+    device = get_device() if device is None else torch.device(device)
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    if device.type == "mps":
+        return "mps (Apple GPU)"
+    return f"cpu ({torch.get_num_threads()} threads); in Colab, Runtime > Change runtime type > GPU makes it faster"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices), and ask cuDNN for deterministic kernels.
+
+    On the CPU this makes a rerun give exactly the same numbers. On a GPU some kernels stay
+    non-deterministic (forcing them all would cost speed), so results agree to rounding only.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
+def quick_mode() -> bool:
+    """True when the environment variable ``AECOURSE_QUICK`` is set to 1 (CI executes the notebooks so)."""
+    value = os.environ.get("AECOURSE_QUICK", "0").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return False
+    if value in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"AECOURSE_QUICK must be 0 or 1, got {value!r}")
+
+
+def budget(full: T, quick: T) -> T:
+    """``full`` normally, ``quick`` in quick mode: ``epochs = budget(full=20, quick=1)``.
+
+    This is the one place where the published configuration of a chapter and its fast CI
+    configuration part ways; chapters never read ``AECOURSE_QUICK`` themselves.
+    """
+    return quick if quick_mode() else full
+
+
+def glue(name: str, value: object, display: bool = False) -> None:
+    """Record ``value`` under ``name`` so the book's text can show it (``{glue:text}`name:.2f` ``).
+
+    Uses ``myst_nb.glue`` when the book is being built; in Colab or plain Jupyter, where myst-nb is usually
+    missing, the value is only displayed (``display=True``) or nothing happens. Returns nothing, so the
+    last line of a cell does not echo the value.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+            show(value)
+        return
+    myst_glue(name, value, display=display)

@@ -1,0 +1,60 @@
+import pytest
+import torch
+
+import aecourse
+from aecourse.losses import reconstruction_loss
+from aecourse.metrics import evaluate, pca, pca_reconstruction_errors, reconstruction_errors
+from aecourse.models import MLPAutoencoder
+
+
+def test_evaluate_matches_full_batch_loss_and_restores_mode():
+    model, x = MLPAutoencoder(batchnorm=True), torch.rand(37, 1, 28, 28)
+    model.train()
+    result = evaluate(model, reconstruction_loss(), x, batch_size=10)
+    assert model.training
+    model.eval()
+    with torch.no_grad():
+        assert result["loss"] == pytest.approx(reconstruction_loss()(model, x).item(), rel=1e-5)
+
+
+def test_reconstruction_errors_per_image():
+    model, x = MLPAutoencoder(), torch.rand(23, 1, 28, 28)
+    errors = reconstruction_errors(model, x, batch_size=5)
+    assert errors.shape == (23,)
+    with torch.no_grad():
+        torch.testing.assert_close(errors, ((model(x) - x) ** 2).sum(dim=(1, 2, 3)))
+
+
+def test_pca_components_are_orthonormal_and_sorted(mnist_test):
+    images = mnist_test[0][:2000]
+    mean, components = pca(images, 10)
+    assert mean.shape == (784,) and components.shape == (10, 784)
+    torch.testing.assert_close(components @ components.T, torch.eye(10), atol=1e-5, rtol=0)
+    variances = ((images.flatten(1) - mean) @ components.T).var(dim=0)
+    assert torch.all(variances[:-1] >= variances[1:])
+
+
+def test_pca_error_falls_with_k_and_vanishes_at_full_rank():
+    images = torch.rand(50, 1, 28, 28)
+    errors = [pca_reconstruction_errors(images, images, k).mean().item() for k in (1, 5, 20, 49)]
+    assert errors == sorted(errors, reverse=True)
+    assert errors[-1] < 1e-8
+
+
+def test_linear_autoencoder_reaches_pca_optimum(mnist_test):
+    """Baldi & Hornik (1989): a linear AE trained on squared error can do no better than PCA, and reaches it."""
+    images = mnist_test[0][:1000]
+    k = 4
+    pca_error = pca_reconstruction_errors(images, images, k).mean().item()
+    aecourse.seed_everything(0)
+    model = MLPAutoencoder(latent_dim=k, hidden_dims=(), activation="identity", output_activation="identity")
+    aecourse.fit(model, reconstruction_loss("mse"), images, epochs=300, batch_size=100, lr=1e-2,
+                 lr_schedule="cosine", progress=False, device="cpu")
+    ae_error = reconstruction_errors(model, images).mean().item()
+    assert ae_error >= pca_error * (1 - 1e-4)   # PCA is optimal...
+    assert ae_error <= pca_error * 1.005        # ...and the linear AE gets within 0.5% of it
+
+
+def test_pca_rejects_bad_k():
+    with pytest.raises(ValueError, match="k must be at most 784"):
+        pca(torch.rand(3, 1, 28, 28), 785)

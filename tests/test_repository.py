@@ -1,0 +1,29 @@
+"""The repository keeps its promises: CI runs README's test command, and dependencies are never pinned exactly."""
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_commands():
+    return re.findall(r"```bash\n(.*?)\n```", (ROOT / "README.md").read_text(), re.S)
+
+
+def test_readme_gives_exactly_two_commands_and_ci_runs_the_test_one():
+    install, test = readme_commands()[:2]
+    assert "pip install -r requirements.txt" in install and "jupyter-book build ." in install
+    assert "pytest" in test
+    ci_lines = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert test.strip() in ci_lines, ".ci/run must run README's test command verbatim"
+    assert any("pip install" in line and "requirements.txt" in line for line in ci_lines)
+
+
+def test_requirements_use_lower_bounds_only_for_torch_and_numpy():
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        name = re.split(r"[<>=!~ \[]", line.strip(), maxsplit=1)[0].lower()
+        if name in {"torch", "torchvision", "numpy"}:
+            assert "==" not in line and "<" not in line and "~=" not in line, line
+
+
+def test_jupyter_book_stays_on_1x():
+    assert re.search(r"^jupyter-book>=1\.0\.4,<2$", (ROOT / "requirements.txt").read_text(), re.M)

@@ -1,0 +1,104 @@
+import pytest
+import torch
+
+import aecourse
+from aecourse import fit
+from aecourse.losses import kl_divergence, reconstruction_error, reconstruction_loss
+from aecourse.models import MLPAutoencoder
+
+
+def small_model():
+    return MLPAutoencoder(latent_dim=8, hidden_dims=(64,))
+
+
+def test_fit_lowers_the_loss_and_records_history(small_images):
+    val = small_images[:128]
+    model = small_model()
+    before = aecourse.metrics.evaluate(model, reconstruction_loss(), val)["loss"]
+    history = fit(model, reconstruction_loss(), small_images, epochs=5, batch_size=64, lr=3e-3,
+                  val_images=val, progress=False, device="cpu")
+    assert history.epochs == 5 and len(history.train["loss"]) == 5 and len(history.val["loss"]) == 5
+    assert history.train["loss"][-1] < 0.6 * history.train["loss"][0]
+    assert history.val["loss"][-1] < 0.6 * before
+    assert all(s > 0 for s in history.seconds) and history.best_epoch == 4
+    assert not model.training
+
+
+def test_seeded_runs_repeat_exactly_on_cpu(small_images):
+    def run():
+        aecourse.seed_everything(7)
+        model = MLPAutoencoder(latent_dim=4, hidden_dims=(32,), dropout=0.1)
+        history = fit(model, reconstruction_loss(), small_images, epochs=2, batch_size=50, progress=False,
+                      device="cpu", seed=7)
+        return history.train["loss"], [p.detach().clone() for p in model.parameters()]
+
+    (loss_a, params_a), (loss_b, params_b) = run(), run()
+    assert loss_a == loss_b
+    assert all(torch.equal(a, b) for a, b in zip(params_a, params_b))
+
+
+def test_dict_losses_are_logged_term_by_term(small_images):
+    def loss_fn(model, batch):  # an autoencoder loss plus a KL term on its code, VAE style
+        z = model.encode(batch)
+        recon = reconstruction_error(model.decode(z), batch).mean()
+        kl = kl_divergence(z, torch.zeros_like(z)).mean()
+        return {"loss": recon + 0.01 * kl, "reconstruction": recon, "kl": kl}
+
+    history = fit(small_model(), loss_fn, small_images, epochs=2, val_images=small_images[:64],
+                  progress=False, device="cpu")
+    assert set(history.train) == set(history.val) == {"loss", "reconstruction", "kl"}
+
+
+def test_early_stopping_restores_best_weights(small_images):
+    model = small_model()
+    history = fit(model, reconstruction_loss(), small_images, epochs=30, lr=0.05, batch_size=32,
+                  val_images=small_images[:64], patience=2, progress=False, device="cpu")
+    best = min(history.val["loss"])
+    assert history.val["loss"][history.best_epoch] == best
+    final = aecourse.metrics.evaluate(model, reconstruction_loss(), small_images[:64])["loss"]
+    assert final == pytest.approx(best, rel=1e-5)
+
+
+def test_cosine_schedule_ends_near_zero_lr(small_images):
+    model = small_model()
+    fit(model, reconstruction_loss(), small_images[:100], epochs=2, lr_schedule="cosine", progress=False)
+    # nothing to read from outside but the effect: a run with lr annealed differs from a constant one
+    aecourse.seed_everything(0)
+    other = small_model()
+    fit(other, reconstruction_loss(), small_images[:100], epochs=2, progress=False)
+    assert not torch.equal(model.encoder[1].weight, other.encoder[1].weight)
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"epochs": 0}, ValueError, "epochs must be a positive int"),
+    ({"epochs": 1, "lr_schedule": "step"}, ValueError, "unknown lr_schedule 'step'"),
+    ({"epochs": 1, "lr": -1}, ValueError, "lr must be a positive number"),
+    ({"epochs": 1, "patience": 2}, ValueError, "patience .* needs val_images"),
+])
+def test_fit_rejects_bad_options(small_images, kwargs, error, message):
+    with pytest.raises(error, match=message):
+        fit(small_model(), reconstruction_loss(), small_images, progress=False, **kwargs)
+
+
+def test_fit_rejects_bad_images():
+    with pytest.raises(TypeError, match="train_images must be a floating-point"):
+        fit(small_model(), reconstruction_loss(), torch.zeros(4, 1, 28, 28, dtype=torch.uint8), epochs=1)
+    with pytest.raises(ValueError, match=r"val_images must have values in \[0, 1\]"):
+        fit(small_model(), reconstruction_loss(), torch.rand(4, 1, 28, 28), epochs=1,
+            val_images=torch.rand(4, 1, 28, 28) * 255)
+
+
+def test_fit_explains_non_scalar_losses(small_images):
+    def per_image(model, batch):
+        return reconstruction_error(model(batch), batch)
+
+    with pytest.raises(ValueError, match=r"scalar tensors.*forget \.mean\(\)"):
+        fit(small_model(), per_image, small_images, epochs=1, progress=False)
+
+
+def test_fit_stops_on_nan_loss(small_images):
+    def exploding(model, batch):
+        return model(batch).sum() * float("nan")
+
+    with pytest.raises(FloatingPointError, match="try a smaller lr"):
+        fit(small_model(), exploding, small_images, epochs=1, progress=False)
