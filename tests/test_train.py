@@ -102,3 +102,10 @@ def test_fit_stops_on_nan_loss(small_images):
 
     with pytest.raises(FloatingPointError, match="try a smaller lr"):
         fit(small_model(), exploding, small_images, epochs=1, progress=False)
+
+
+def test_fit_uses_the_fused_adamw_kernel_on_cpu():
+    from aecourse.train import _adamw
+
+    optimizer = _adamw(list(small_model().parameters()), 1e-3, 0.0)
+    assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
