@@ -81,12 +81,27 @@ def pca(images: Tensor, k: int) -> tuple[Tensor, Tensor]:
     return mean.to(images.dtype), components.to(images.dtype)
 
 
+def _project(images: Tensor, mean: Tensor, components: Tensor) -> Tensor:
+    """Flattened images ``(N, 784)`` projected onto ``mean + span(components)``, in float64."""
+    x = images.detach().flatten(1).double()
+    components = components.double()
+    return (x - mean.double()) @ components.T @ components + mean.double()
+
+
+def pca_reconstruct(images: Tensor, mean: Tensor, components: Tensor) -> Tensor:
+    """Reconstruct ``images`` ``(N, 1, 28, 28)`` from their projection onto ``(mean, components)`` from :func:`pca`.
+
+    Pass ``components[:k]`` for a rank-``k`` reconstruction: the rows are sorted, so one ``pca`` call with the
+    largest ``k`` serves every smaller one. Values are not clipped: they can fall slightly outside ``[0, 1]``.
+    """
+    check_images(images)
+    return _project(images, mean, components).to(images.dtype).view_as(images)
+
+
 def pca_reconstruction_errors(train_images: Tensor, images: Tensor, k: int) -> Tensor:
     """Per-image squared error ``(N,)`` of reconstructing ``images`` from their projection onto the top-``k``
     principal components of ``train_images``: the best any rank-``k`` linear map can do on the training data."""
     check_images(images)
     mean, components = pca(train_images, k)
     x = images.detach().flatten(1).double()
-    centered = x - mean.double()
-    projected = centered @ components.double().T @ components.double()
-    return (centered - projected).square().sum(dim=1).to(images.dtype)
+    return (x - _project(images, mean, components)).square().sum(dim=1).to(images.dtype)

@@ -3,7 +3,8 @@ import torch
 
 import aecourse
 from aecourse.losses import reconstruction_loss
-from aecourse.metrics import evaluate, pca, pca_reconstruction_errors, reconstruction_errors
+from aecourse.losses import reconstruction_error
+from aecourse.metrics import evaluate, pca, pca_reconstruct, pca_reconstruction_errors, reconstruction_errors
 from aecourse.models import MLPAutoencoder
 
 
@@ -53,6 +54,16 @@ def test_linear_autoencoder_reaches_pca_optimum(mnist_test):
     ae_error = reconstruction_errors(model, images).mean().item()
     assert ae_error >= pca_error * (1 - 1e-4)   # PCA is optimal...
     assert ae_error <= pca_error * 1.005        # ...and the linear AE gets within 0.5% of it
+
+
+def test_pca_reconstruct_slices_agree_with_pca_reconstruction_errors(mnist_test):
+    train, test = mnist_test[0][:1500], mnist_test[0][1500:1700]
+    mean, components = pca(train, 20)
+    for k in (3, 20):
+        reconstruction = pca_reconstruct(test, mean, components[:k])
+        assert reconstruction.shape == test.shape and reconstruction.dtype == test.dtype
+        torch.testing.assert_close(reconstruction_error(reconstruction, test),
+                                   pca_reconstruction_errors(train, test, k), rtol=1e-5, atol=1e-4)
 
 
 def test_pca_rejects_bad_k():
