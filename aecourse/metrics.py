@@ -105,3 +105,24 @@ def pca_reconstruction_errors(train_images: Tensor, images: Tensor, k: int) -> T
     mean, components = pca(train_images, k)
     x = images.detach().flatten(1).double()
     return (x - _project(images, mean, components)).square().sum(dim=1).to(images.dtype)
+
+
+def high_frequency_share(images: Tensor, min_cycles: int | None = None) -> float:
+    """Share of the total energy (sum of squares) of ``images`` ``(N, C, H, W)`` at high spatial frequencies.
+
+    A frequency counts as high when it makes at least ``min_cycles`` cycles across the image along either axis.
+    The default, ``H // 2`` (14 for MNIST), keeps only the highest frequency there is: the pattern that flips sign
+    from one pixel to the next, a checkerboard or stripes of period 2. Values may be signed (pass reconstruction
+    errors ``x_hat - x``). Returns a number in ``[0, 1]``; 0 for images with no energy at all.
+    """
+    if not isinstance(images, Tensor) or images.ndim != 4 or not images.is_floating_point():
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"expected a float tensor of shape (N, C, H, W), got {shape}")
+    height, width = images.shape[-2:]
+    min_cycles = min(height, width) // 2 if min_cycles is None else check_positive_int(min_cycles, "min_cycles")
+    power = torch.fft.fft2(images.detach().double()).abs().square().sum(dim=(0, 1))   # (H, W), summed over images
+    cycles_y = (torch.fft.fftfreq(height, device=power.device) * height).abs().round()
+    cycles_x = (torch.fft.fftfreq(width, device=power.device) * width).abs().round()
+    high = (cycles_y[:, None] >= min_cycles) | (cycles_x[None, :] >= min_cycles)
+    total = power.sum()
+    return float(power[high].sum() / total) if total > 0 else 0.0

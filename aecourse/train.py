@@ -79,6 +79,10 @@ def fit(model: nn.Module, loss_fn: LossFn, train_images: Tensor, *, epochs: int,
     if val_images is not None:
         val_images = check_images(val_images, "val_images").to(device)
     model.to(device)
+    if device.type == "cpu" and any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()):
+        # oneDNN's convolutions run about twice as fast on channels-last weights on a CPU (measured for the
+        # ConvAutoencoder decoders); results are the same up to float rounding. GPUs keep the default layout.
+        model.to(memory_format=torch.channels_last)
 
     optimizer = _adamw(list(model.parameters()), lr, weight_decay)
     steps_per_epoch = math.ceil(len(train_images) / batch_size)

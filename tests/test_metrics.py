@@ -4,7 +4,8 @@ import torch
 import aecourse
 from aecourse.losses import reconstruction_loss
 from aecourse.losses import reconstruction_error
-from aecourse.metrics import evaluate, pca, pca_reconstruct, pca_reconstruction_errors, reconstruction_errors
+from aecourse.metrics import (evaluate, high_frequency_share, pca, pca_reconstruct, pca_reconstruction_errors,
+                              reconstruction_errors)
 from aecourse.models import MLPAutoencoder
 
 
@@ -69,3 +70,27 @@ def test_pca_reconstruct_slices_agree_with_pca_reconstruction_errors(mnist_test)
 def test_pca_rejects_bad_k():
     with pytest.raises(ValueError, match="k must be at most 784"):
         pca(torch.rand(3, 1, 28, 28), 785)
+
+
+def test_high_frequency_share_known_patterns():
+    i = torch.arange(28)
+    checkerboard = ((i[:, None] + i[None, :]) % 2 * 2 - 1).float().view(1, 1, 28, 28)
+    stripes = ((i % 2) * 2 - 1).float().expand(28, 28).reshape(1, 1, 28, 28)
+    assert high_frequency_share(checkerboard) == pytest.approx(1.0)
+    assert high_frequency_share(stripes) == pytest.approx(1.0)
+    assert high_frequency_share(torch.ones(3, 1, 28, 28)) == pytest.approx(0.0, abs=1e-12)
+    assert high_frequency_share(torch.zeros(2, 1, 28, 28)) == 0.0
+    # white noise spreads evenly over the 28 x 28 frequency bins: 1 - (27/28)^2 of them touch the Nyquist line,
+    # and 1 - (19/28)^2 have at least 10 cycles along an axis
+    noise = torch.randn(2000, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    assert high_frequency_share(noise) == pytest.approx(1 - (27 / 28) ** 2, rel=0.03)
+    assert high_frequency_share(noise, min_cycles=10) == pytest.approx(1 - (19 / 28) ** 2, rel=0.02)
+
+
+def test_high_frequency_share_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"\(N, C, H, W\)"):
+        high_frequency_share(torch.ones(28, 28))
+    with pytest.raises(ValueError, match="float"):
+        high_frequency_share(torch.ones(1, 1, 28, 28, dtype=torch.int64))
+    with pytest.raises(ValueError, match="min_cycles"):
+        high_frequency_share(torch.ones(1, 1, 28, 28), min_cycles=0)

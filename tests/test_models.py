@@ -76,3 +76,10 @@ def test_wrong_image_shape_is_rejected_before_torch_sees_it():
 def test_every_activation_builds():
     for name in ACTIVATIONS:
         assert isinstance(make_activation(name), torch.nn.Module)
+
+
+def test_bed_of_nails_keeps_the_channels_last_layout():
+    x = torch.randn(2, 3, 4, 4).to(memory_format=torch.channels_last)
+    out = BedOfNails(2)(x)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out[:, :, ::2, ::2], x) and out.abs().sum() == x.abs().sum()

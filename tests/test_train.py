@@ -109,3 +109,24 @@ def test_fit_uses_the_fused_adamw_kernel_on_cpu():
 
     optimizer = _adamw(list(small_model().parameters()), 1e-3, 0.0)
     assert isinstance(optimizer, torch.optim.AdamW) and optimizer.defaults["fused"] is True
+
+
+def test_conv_models_train_channels_last_on_cpu_with_the_same_results(small_images):
+    from aecourse.models import ConvAutoencoder
+    images = small_images[:256]
+    aecourse.seed_everything(0)
+    model = ConvAutoencoder(latent_dim=8, upsampling="bed_of_nails")
+    reference = ConvAutoencoder(latent_dim=8, upsampling="bed_of_nails")
+    reference.load_state_dict(model.state_dict())
+    fit(model, reconstruction_loss("mse"), images, epochs=1, batch_size=64, device="cpu", progress=False)
+    assert model.decoder[3][1].weight.is_contiguous(memory_format=torch.channels_last)
+    # the same steps by hand in the default layout
+    optimizer = torch.optim.AdamW(reference.parameters(), lr=1e-3, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(0)
+    for idx in aecourse.data.minibatches(len(images), 64, generator=generator):
+        loss = reconstruction_loss("mse")(reference, images[idx])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        assert torch.allclose(model(images), reference.eval()(images), atol=1e-4)

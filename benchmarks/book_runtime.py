@@ -1,0 +1,85 @@
+"""Full-mode runtime of every chapter, and of the whole book, executed top to bottom as a learner would.
+
+    python benchmarks/book_runtime.py [chapter ...] [--quick] [--slowest 3]
+
+Each chapter's ``.md`` source is executed in a fresh kernel (the same code the committed ``.ipynb`` holds);
+nothing is written to the repository. Prints seconds per chapter, the slowest cells of each, and the total.
+``--quick`` sets ``AECOURSE_QUICK=1`` (the reduced budget the test suite uses).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import torch
+import yaml
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def chapters_in_toc() -> list[str]:
+    """Chapter names (``book/<name>.md``) in the order ``_toc.yml`` lists them."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = [toc["root"]]
+    for part in toc.get("parts", []):
+        files += [chapter["file"] for chapter in part.get("chapters", [])]
+    return [Path(file).name for file in files if (ROOT / f"{file}.md").exists()]
+
+
+def run_chapter(name: str, timeout: int) -> tuple[float, list[tuple[float, str]]]:
+    """Execute ``book/<name>.md``; return (total seconds, [(seconds, first line) per code cell])."""
+    notebook = jupytext.read(ROOT / "book" / f"{name}.md")
+    client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(ROOT / "book")}})
+    cell_times: list[tuple[float, str]] = []
+    start = time.perf_counter()
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type != "code":
+                continue
+            cell_start = time.perf_counter()
+            client.execute_cell(cell, index)
+            first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
+            cell_times.append((time.perf_counter() - cell_start, first_line[:70]))
+    return time.perf_counter() - start, cell_times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("chapters", nargs="*", help="default: every chapter in _toc.yml")
+    parser.add_argument("--quick", action="store_true", help="run with AECOURSE_QUICK=1")
+    parser.add_argument("--slowest", type=int, default=3, help="cells to list per chapter")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds allowed per cell")
+    args = parser.parse_args()
+    os.environ["AECOURSE_QUICK"] = "1" if args.quick else "0"
+    names = args.chapters or chapters_in_toc()
+    unknown = [name for name in names if not (ROOT / "book" / f"{name}.md").exists()]
+    if unknown:
+        sys.exit(f"no such chapter(s): {', '.join(unknown)}; expected names of book/*.md files")
+
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA GPU"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU threads, {gpu}, torch {torch.__version__}, "
+          f"{'quick' if args.quick else 'full'} mode")
+    total = 0.0
+    rows = []
+    for name in names:
+        seconds, cells = run_chapter(name, args.timeout)
+        total += seconds
+        rows.append((name, seconds))
+        slowest = sorted(cells, reverse=True)[: args.slowest]
+        print(f"{name}: {seconds:.1f} s; slowest cells: "
+              + "; ".join(f"{s:.1f} s `{line}`" for s, line in slowest), flush=True)
+    print("\n| chapter | seconds |\n|---|---|")
+    for name, seconds in rows:
+        print(f"| `{name}` | {seconds:.0f} |")
+    print(f"| whole book | {total:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
