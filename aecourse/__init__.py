@@ -3,7 +3,7 @@
 The names most chapters need are here at the top level; the modules hold the rest:
 ``data`` (MNIST), ``models``, ``losses``, ``train`` (the ``fit`` loop), ``metrics`` and ``plot``.
 """
-from . import data, losses, metrics, models, plot, runtime, train
+from . import check, data, losses, metrics, models, plot, runtime, train
 from .data import load_mnist
 from .runtime import budget, describe_device, get_device, glue, quick_mode, seed_everything
 from .train import History, fit

@@ -9,6 +9,7 @@ nothing is written to the repository. Prints seconds per chapter, the slowest ce
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import platform
 import sys
@@ -24,16 +25,32 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def chapters_in_toc() -> list[str]:
-    """Chapter names (``book/<name>.md``) in the order ``_toc.yml`` lists them."""
+    """Names of the executable chapters (``book/<name>.md`` with code cells) in the order of ``_toc.yml``."""
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [toc["root"]]
     for part in toc.get("parts", []):
         files += [chapter["file"] for chapter in part.get("chapters", [])]
-    return [Path(file).name for file in files if (ROOT / f"{file}.md").exists()]
+    return [Path(file).name for file in files
+            if (ROOT / f"{file}.md").exists() and "```{code-cell}" in (ROOT / f"{file}.md").read_text()]
 
 
-def run_chapter(name: str, timeout: int) -> tuple[float, list[tuple[float, str]]]:
-    """Execute ``book/<name>.md``; return (total seconds, [(seconds, first line) per code cell])."""
+def glued_values(notebook) -> dict[str, object]:
+    """The values an executed notebook glued with myst-nb's ``glue``, by name (plain-text form parsed back)."""
+    values = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            record = output.get("metadata", {}).get("scrapbook")
+            if record:
+                text = output["data"].get(record["mime_prefix"] + "text/plain", "")
+                try:
+                    values[record["name"]] = ast.literal_eval(text)
+                except (ValueError, SyntaxError):
+                    values[record["name"]] = text
+    return values
+
+
+def run_chapter(name: str, timeout: int = 900) -> tuple[float, list[tuple[float, str]], dict[str, object]]:
+    """Execute ``book/<name>.md``; return (total seconds, [(seconds, first line) per code cell], glued values)."""
     notebook = jupytext.read(ROOT / "book" / f"{name}.md")
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT / "book")}})
@@ -47,7 +64,7 @@ def run_chapter(name: str, timeout: int) -> tuple[float, list[tuple[float, str]]
             client.execute_cell(cell, index)
             first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
             cell_times.append((time.perf_counter() - cell_start, first_line[:70]))
-    return time.perf_counter() - start, cell_times
+    return time.perf_counter() - start, cell_times, glued_values(notebook)
 
 
 def main() -> None:
@@ -69,7 +86,7 @@ def main() -> None:
     total = 0.0
     rows = []
     for name in names:
-        seconds, cells = run_chapter(name, args.timeout)
+        seconds, cells, _ = run_chapter(name, args.timeout)
         total += seconds
         rows.append((name, seconds))
         slowest = sorted(cells, reverse=True)[: args.slowest]

@@ -27,3 +27,16 @@ def test_requirements_use_lower_bounds_only_for_torch_and_numpy():
 
 def test_jupyter_book_stays_on_1x():
     assert re.search(r"^jupyter-book>=1\.0\.4,<2$", (ROOT / "requirements.txt").read_text(), re.M)
+
+
+def test_installing_aecourse_changes_none_of_the_preinstalled_packages(tmp_path):
+    """What Colab's install cell does, in an environment that already has torch, torchvision and numpy:
+    pip must install aecourse and nothing else (no torch, torchvision or numpy up- or downgrade)."""
+    import json
+    import subprocess
+    import sys
+    report = tmp_path / "report.json"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--dry-run", "--no-build-isolation", "--quiet",
+                    "--report", str(report), str(ROOT)], check=True, timeout=300)
+    to_install = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
+    assert to_install == {"aecourse"}, f"pip would also install or replace {sorted(to_install - {'aecourse'})}"

@@ -1,0 +1,85 @@
+"""Every benchmark in one command: fit vs the tutorial pipeline, each chapter's runtime, the quality table.
+
+    python benchmarks/run.py [--write-readme] [--quick] [--epochs 3] [--device cpu|cuda|mps]
+
+Prints three Markdown tables. With ``--write-readme`` it also replaces the block between the
+``<!-- benchmarks:start -->`` and ``<!-- benchmarks:end -->`` markers in README.md with them (written atomically).
+``--quick`` runs the chapters at the test suite's reduced size: for checking the command, not for quoting.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import book_runtime  # noqa: E402
+import pipeline  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+START, END = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
+
+
+def quality_rows() -> list[dict]:
+    """The rows of ``benchmarks/quality.yml``."""
+    return yaml.safe_load((Path(__file__).parent / "quality.yml").read_text())
+
+
+def tables(pipeline_result: dict, runtimes: dict[str, float], glued: dict[str, dict], mode: str) -> str:
+    """The three Markdown tables, from measured results."""
+    lines = [f"Measured {datetime.date.today().isoformat()} on {pipeline.machine()} ({mode} mode).", "",
+             "| pipeline (MLP VAE 784-400-20, batch 128, full MNIST) | seconds per epoch |", "|---|---|",
+             f"| `aecourse.fit` (data on the device) | {pipeline_result['fit_seconds']:.2f} |",
+             f"| `DataLoader` + per-sample `ToTensor` | {pipeline_result['tutorial_seconds']:.2f} |",
+             f"| ratio (target on the 2-core CPU: at most 0.5) | {pipeline_result['ratio']:.2f} |",
+             "", f"| chapter, run top to bottom on {pipeline_result['device']} | seconds |", "|---|---|"]
+    lines += [f"| `{name}` | {seconds:.0f} |" for name, seconds in runtimes.items()]
+    lines += [f"| whole book | {sum(runtimes.values()):.0f} |", "",
+              "| chapter | metric | ours | published anchor |", "|---|---|---|---|"]
+    for row in quality_rows():
+        value = glued.get(row["chapter"], {}).get(row["key"])
+        shown = "not run" if value is None else format(value, row["format"])
+        lines.append(f"| `{row['chapter']}` | {row['metric']} | {shown} | {row['anchor']} |")
+    return "\n".join(lines)
+
+
+def write_readme(block: str, readme: Path = ROOT / "README.md") -> None:
+    """Replace the text between the benchmark markers in ``readme`` with ``block``, atomically."""
+    text = readme.read_text()
+    if START not in text or END not in text or text.index(START) > text.index(END):
+        raise ValueError(f"{readme} needs the markers {START} and {END}, in that order, around the tables")
+    before, rest = text.split(START, 1)
+    after = rest.split(END, 1)[1]
+    temporary = readme.with_suffix(".md.tmp")
+    temporary.write_text(f"{before}{START}\n{block}\n{END}{after}")
+    os.replace(temporary, readme)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--write-readme", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="chapters at the reduced test size")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per pipeline (median reported)")
+    parser.add_argument("--device", default=None, help="for the pipeline comparison (chapters pick their own)")
+    args = parser.parse_args()
+    os.environ["AECOURSE_QUICK"] = "1" if args.quick else "0"
+
+    pipeline_result = pipeline.compare(args.epochs, args.device)
+    print(f"pipeline: fit {pipeline_result['fit_seconds']:.2f} s/epoch, tutorial "
+          f"{pipeline_result['tutorial_seconds']:.2f} s/epoch, ratio {pipeline_result['ratio']:.2f}", flush=True)
+    runtimes, glued = {}, {}
+    for name in book_runtime.chapters_in_toc():
+        runtimes[name], _, glued[name] = book_runtime.run_chapter(name)
+        print(f"{name}: {runtimes[name]:.0f} s", flush=True)
+    block = tables(pipeline_result, runtimes, glued, "quick" if args.quick else "full")
+    print(block)
+    if args.write_readme:
+        write_readme(block)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The benchmark scripts run, compare like with like, and keep README's tables and quality rows honest."""
+import importlib.util
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import aecourse
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load(name: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+pipeline = load("pipeline")
+book_runtime = load("book_runtime")
+run = load("run")
+
+
+def test_tutorial_dataset_yields_the_same_pixels_as_load_mnist():
+    import numpy as np
+    with np.load(aecourse.data.MNIST_PATH) as archive:
+        dataset = pipeline.TutorialMNIST(archive["train_images"][:5])
+    images, _ = aecourse.load_mnist("train")
+    for i in range(5):
+        sample, _ = dataset[i]
+        assert sample.shape == (1, 28, 28) and sample.dtype == torch.float32
+        assert torch.equal(sample, images[i])
+
+
+def test_pipeline_comparison_runs_and_both_sides_learn():
+    result = pipeline.compare(epochs=1, device="cpu", n_images=1024)
+    assert result["fit_seconds"] > 0 and result["tutorial_seconds"] > 0
+    assert result["ratio"] == pytest.approx(result["fit_seconds"] / result["tutorial_seconds"])
+    untrained = pipeline.VAE()
+    baseline = aecourse.metrics.evaluate(untrained, pipeline.vae_loss, aecourse.load_mnist("train")[0][:10_000])
+    assert result["fit_loss"] < baseline["loss"] and result["tutorial_loss"] < baseline["loss"]
+
+
+def glue_patterns(source: str) -> list[re.Pattern]:
+    """Each glue call's name as a regex: an f-string's {...} parts match any text."""
+    names = re.findall(r"glue\(\s*f?[\"']([^\"']+)[\"']", source)
+    return [re.compile(re.sub(r"\\\{[^}]*\\\}", ".+", re.escape(name))) for name in names]
+
+
+def test_every_quality_row_is_glued_by_its_chapter():
+    chapters = book_runtime.chapters_in_toc()
+    for row in run.quality_rows():
+        assert row["chapter"] in chapters, f"quality.yml names {row['chapter']!r}, which is not in _toc.yml"
+        source = (ROOT / "book" / f"{row['chapter']}.md").read_text()
+        assert any(p.fullmatch(row["key"]) for p in glue_patterns(source)), \
+            f"{row['chapter']} does not glue {row['key']!r}"
+        format(1.0, row["format"])  # a valid format spec for a number
+        assert row["metric"] and row["anchor"]
+
+
+def test_chapters_in_toc_lists_every_executable_chapter():
+    executable = {p.stem for p in (ROOT / "book").glob("*.md") if "```{code-cell}" in p.read_text()}
+    assert set(book_runtime.chapters_in_toc()) == executable
+
+
+def test_tables_and_readme_block(tmp_path):
+    result = {"fit_seconds": 1.0, "tutorial_seconds": 4.0, "ratio": 0.25, "device": "CPU"}
+    glued = {"linear_autoencoders": {"ae30_error": 4.0234}}
+    block = run.tables(result, {"first_look": 10.0, "linear_autoencoders": 150.0}, glued, "full")
+    assert "| whole book | 160 |" in block and "| 4.02 |" in block and "not run" in block
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\nbefore\n{run.START}\nold\n{run.END}\nafter\n")
+    run.write_readme(block, readme)
+    text = readme.read_text()
+    assert "old" not in text and block in text and text.startswith("# x") and text.endswith("after\n")
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        run.write_readme(block, readme)
+
+
+def test_readme_has_the_benchmark_block():
+    text = (ROOT / "README.md").read_text()
+    assert run.START in text and run.END in text and "python benchmarks/run.py" in text
