@@ -40,3 +40,13 @@ def test_installing_aecourse_changes_none_of_the_preinstalled_packages(tmp_path)
                     "--report", str(report), str(ROOT)], check=True, timeout=300)
     to_install = {item["metadata"]["name"].lower() for item in json.loads(report.read_text())["install"]}
     assert to_install == {"aecourse"}, f"pip would also install or replace {sorted(to_install - {'aecourse'})}"
+
+
+def test_every_reference_is_cited_and_every_citation_has_a_reference():
+    keys = set(re.findall(r"^@\w+\{([^,]+),", (ROOT / "references.bib").read_text(), re.M))
+    cited = set()
+    for page in (ROOT / "book").glob("*.md"):
+        for group in re.findall(r"\{cite[^}]*\}`([^`]+)`", page.read_text()):
+            cited |= {key.strip() for key in group.split(",")}
+    assert keys - cited == set(), f"references.bib entries no page cites: {sorted(keys - cited)}"
+    assert cited - keys == set(), f"cited but missing from references.bib: {sorted(cited - keys)}"
