@@ -15,6 +15,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from .losses import reconstruction_error
+
 
 class CheckFailed(AssertionError):
     """Your function returned something other than what the exercise asks for; the message says what."""
@@ -70,7 +72,7 @@ def squared_error_per_image(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         return False
     case = "x_hat, x of shape (5, 1, 28, 28)"
     result = _expect_tensor(name, case, result, (5,))
-    expected = (x_hat.detach() - x).square().sum(dim=(1, 2, 3))
+    expected = reconstruction_error(x_hat.detach(), x, "mse")
     if torch.allclose(result.detach(), expected / 784):
         raise CheckFailed(f"{name}: you averaged over the pixels; the course sums over them (and averages over "
                           "images only later, in the loss)")

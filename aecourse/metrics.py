@@ -1,6 +1,9 @@
 """Evaluating a trained model on a whole dataset, in batches, without gradients."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import Tensor, nn
 
@@ -8,12 +11,23 @@ from .losses import LossFn, reconstruction_error
 from .validation import check_images, check_positive_int
 
 
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run the block with ``model`` in eval mode and without gradients; its train/eval mode is restored after."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield model
+    finally:
+        model.train(was_training)
+
+
 def _batches(images: Tensor, batch_size: int):
     check_positive_int(batch_size, "batch_size")
     return images.split(batch_size)
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, loss_fn: LossFn, images: Tensor, *, batch_size: int = 1000) -> dict[str, float]:
     """Mean of each term ``loss_fn`` returns, over all ``images`` ``(N, 1, 28, 28)``, in eval mode.
 
@@ -21,32 +35,23 @@ def evaluate(model: nn.Module, loss_fn: LossFn, images: Tensor, *, batch_size: i
     The model's train/eval mode is restored afterwards.
     """
     check_images(images)
-    was_training = model.training
-    model.eval()
     totals: dict[str, Tensor] = {}
-    try:
+    with eval_mode(model):
         for batch in _batches(images, batch_size):
             terms = as_terms(loss_fn(model, batch))
             for name, value in terms.items():
                 totals[name] = totals.get(name, 0.0) + value.detach() * len(batch)
-    finally:
-        model.train(was_training)
     return {name: float(total) / len(images) for name, total in totals.items()}
 
 
-@torch.no_grad()
 def reconstruction_errors(model: nn.Module, images: Tensor, kind: str = "mse", *,
                           batch_size: int = 1000) -> Tensor:
     """Per-image reconstruction error ``(N,)`` of ``model`` on ``images`` ``(N, 1, 28, 28)`` (see
     :func:`aecourse.losses.reconstruction_error`), computed in eval mode on the model's device."""
     check_images(images)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         return torch.cat([reconstruction_error(model(batch), batch, kind)
                           for batch in _batches(images, batch_size)])
-    finally:
-        model.train(was_training)
 
 
 def as_terms(output: Tensor | dict[str, Tensor]) -> dict[str, Tensor]:

@@ -9,6 +9,7 @@ from matplotlib.axes import Axes
 from torch import Tensor, nn
 from torchvision.utils import make_grid
 
+from .metrics import eval_mode
 from .train import History
 from .validation import check_images, check_positive_int
 
@@ -85,14 +86,8 @@ def _latent_limits(codes: Tensor) -> list[tuple[float, float]]:
 def _decode(model: nn.Module, z: Tensor) -> Tensor:
     if not callable(getattr(model, "decode", None)):
         raise TypeError(f"{type(model).__name__} has no decode(z) method; pass an aecourse autoencoder")
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return model.decode(z.to(device)).cpu()
-    finally:
-        model.train(was_training)
+    with eval_mode(model):
+        return model.decode(z.to(next(model.parameters()).device)).cpu()
 
 
 def decode_latent_grid(model: nn.Module, codes: Tensor, steps: int = 15) -> Tensor:

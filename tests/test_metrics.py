@@ -94,3 +94,15 @@ def test_high_frequency_share_rejects_bad_input():
         high_frequency_share(torch.ones(1, 1, 28, 28, dtype=torch.int64))
     with pytest.raises(ValueError, match="min_cycles"):
         high_frequency_share(torch.ones(1, 1, 28, 28), min_cycles=0)
+
+
+def test_eval_mode_disables_grad_and_restores_the_mode_even_on_error():
+    from aecourse.metrics import eval_mode
+    model = MLPAutoencoder(latent_dim=2, hidden_dims=(8,), dropout=0.5).train()
+    with eval_mode(model):
+        assert not model.training and not torch.is_grad_enabled()
+    assert model.training and torch.is_grad_enabled()
+    with pytest.raises(RuntimeError):
+        with eval_mode(model):
+            raise RuntimeError("boom")
+    assert model.training
