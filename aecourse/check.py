@@ -10,6 +10,7 @@ so a notebook with unsolved exercises still runs top to bottom.
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -20,6 +21,16 @@ from .losses import reconstruction_error
 
 class CheckFailed(AssertionError):
     """Your function returned something other than what the exercise asks for; the message says what."""
+
+
+def _keeps_random_state(check_fn: Callable) -> Callable:
+    """Run a check inside ``torch.random.fork_rng``: building test models and inputs draws random numbers, and a
+    check must not change what the learner's next ``torch.rand`` returns."""
+    @functools.wraps(check_fn)
+    def wrapper(*args, **kwargs):
+        with torch.random.fork_rng():
+            return check_fn(*args, **kwargs)
+    return wrapper
 
 
 def _started(name: str, call: Callable[[], object]) -> tuple[bool, object]:
@@ -61,6 +72,7 @@ def _passed(name: str, what: str) -> bool:
     return True
 
 
+@_keeps_random_state
 def squared_error_per_image(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     """Check ``fn(x_hat, x)``: the squared error of each image, summed over its pixels, shape ``(N,)``."""
     name = "squared_error_per_image"
@@ -86,6 +98,7 @@ def squared_error_per_image(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     return _passed(name, "shape, values, zero for a perfect copy, gradient")
 
 
+@_keeps_random_state
 def polynomial_r2(fn: Callable[[Tensor, Tensor, int], float]) -> bool:
     """Check ``fn(z, target, degree)``: fit a polynomial of ``degree`` in the code ``z`` ``(N, 2)`` to ``target``
     ``(N,)`` on the first half of the rows and return the R² on the second half (a float)."""
@@ -110,6 +123,7 @@ def polynomial_r2(fn: Callable[[Tensor, Tensor, int], float]) -> bool:
     return _passed(name, "linear target, product with degree 1 and with degree 3")
 
 
+@_keeps_random_state
 def dead_fractions(fn: Callable[[nn.Module, Tensor], list[float]]) -> bool:
     """Check ``fn(model, images)``: per ReLU layer of an MLPAutoencoder, the fraction of units that output zero
     for every image."""
@@ -135,6 +149,7 @@ def dead_fractions(fn: Callable[[nn.Module, Tensor], list[float]]) -> bool:
     return _passed(name, "a model with known dead units")
 
 
+@_keeps_random_state
 def stamp_counts(fn: Callable[[int, int, int], Tensor]) -> bool:
     """Check ``fn(kernel, stride, size)``: for a transposed convolution (no padding) of a ``size x size`` input,
     how many kernel stamps cover each output pixel; a tensor of the output's shape."""
@@ -152,6 +167,7 @@ def stamp_counts(fn: Callable[[int, int, int], Tensor]) -> bool:
     return _passed(name, "four kernel/stride/size settings")
 
 
+@_keeps_random_state
 def transposed_output_size(fn: Callable[[int, int, int, int, int], int]) -> bool:
     """Check ``fn(i, kernel, stride, padding, output_padding)``: the side of a ``ConvTranspose2d`` output."""
     name = "transposed_output_size"
@@ -165,3 +181,147 @@ def transposed_output_size(fn: Callable[[int, int, int, int, int], int]) -> bool
             raise CheckFailed(f"{name}(i={i}, kernel={k}, stride={s}, padding={p}, output_padding={op}): "
                               f"PyTorch gives {expected}, your function {result!r}")
     return _passed(name, "five settings against nn.ConvTranspose2d")
+
+
+@_keeps_random_state
+def bce_per_image(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+    """Check ``fn(x_hat, x)``: binary cross-entropy of each image, ``-sum(x log x_hat + (1 - x) log(1 - x_hat))``
+    over its pixels, shape ``(N,)``, finite even where ``x_hat`` is exactly 0 or 1."""
+    name = "bce_per_image"
+    with torch.random.fork_rng():   # the learner's own seed stays untouched
+        generator = torch.Generator().manual_seed(0)
+        x = torch.rand(4, 1, 28, 28, generator=generator)
+        x_hat = (0.05 + 0.9 * torch.rand(4, 1, 28, 28, generator=generator)).requires_grad_()
+    started, result = _started(name, lambda: fn(x_hat, x))
+    if not started:
+        return False
+    case = "x_hat in (0.05, 0.95), x in [0, 1], shape (4, 1, 28, 28)"
+    result = _expect_tensor(name, case, result, (4,))
+    expected = reconstruction_error(x_hat.detach(), x, "bce")
+    if torch.allclose(result.detach(), expected / 784, rtol=1e-4):
+        raise CheckFailed(f"{name}: you averaged over the pixels; sum over them (one number per image)")
+    if torch.allclose(result.detach(), -expected, rtol=1e-4):
+        raise CheckFailed(f"{name}: the sign is flipped; cross-entropy is minus the log-likelihood, a positive number")
+    _expect_close(name, case, result.detach(), expected, rtol=1e-4, atol=1e-3)
+    if not result.requires_grad:
+        raise CheckFailed(f"{name}: the result carries no gradient to x_hat; use torch operations only")
+    result.sum().backward()
+    expected_grad = (x_hat.detach() - x) / (x_hat.detach() * (1 - x_hat.detach()))
+    _expect_close(f"{name} gradient", case, x_hat.grad, expected_grad, rtol=1e-3, atol=1e-3)
+    # a saturated sigmoid outputs exactly 0 or 1: 0 * log(0) must not turn the loss into NaN
+    black = torch.zeros(2, 1, 28, 28)
+    saturated = torch.zeros(2, 1, 28, 28, requires_grad=True)
+    edge = fn(saturated, black)
+    if isinstance(edge, Tensor) and edge.requires_grad:
+        edge.sum().backward()
+        if saturated.grad is not None and not torch.isfinite(saturated.grad).all():
+            raise CheckFailed(f"{name}(x_hat = x = all zeros): the loss is finite but its gradient is NaN or inf, "
+                              "which would break training. Clamp x_hat itself, e.g. x_hat.clamp(1e-7, 1 - 1e-7), "
+                              "before taking the logs")
+        edge = edge.detach()
+    if not isinstance(edge, Tensor) or not torch.isfinite(edge).all():
+        raise CheckFailed(f"{name}(x_hat = x = all zeros) returned {edge!r}: log(0) gave -inf or NaN. Clamp the "
+                          "arguments of the logs (e.g. x_hat.clamp(1e-7, 1 - 1e-7), or torch.log(...).clamp(min=-100) "
+                          "as PyTorch's binary_cross_entropy does)")
+    _expect_close(name, "x_hat = x = all zeros", edge, torch.zeros(2), atol=1e-3)
+    return _passed(name, "shape, values, sum over pixels, gradient, finite at 0 and 1")
+
+
+@_keeps_random_state
+def decoder(make_decoder: Callable[[int], nn.Module]) -> bool:
+    """Check ``make_decoder(latent_dim)``: a module mapping codes ``(N, latent_dim)`` to images ``(N, 1, 28, 28)``
+    with every pixel in ``[0, 1]``, differentiable with respect to the code."""
+    name = "decoder"
+    started, module = _started(name, lambda: make_decoder(2))
+    if not started:
+        return False
+    if not isinstance(module, nn.Module):
+        raise CheckFailed(f"{name}: make_decoder(2) should return an nn.Module, got {type(module).__name__}")
+    with torch.random.fork_rng():
+        z = (20 * torch.randn(5, 2, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    out = module(z)
+    case = "codes of shape (5, 2)"
+    if isinstance(out, Tensor) and tuple(out.shape) == (5, 784):
+        raise CheckFailed(f"{name}({case}) returned (5, 784): reshape to images, e.g. end with "
+                          "nn.Unflatten(1, (1, 28, 28))")
+    out = _expect_tensor(name, case, out, (5, 1, 28, 28))
+    if out.min() < 0 or out.max() > 1:
+        raise CheckFailed(f"{name}({case}): pixels range from {out.min().item():.3g} to {out.max().item():.3g}; "
+                          "images live in [0, 1], so end with a sigmoid")
+    out.square().sum().backward()
+    if z.grad is None or not torch.isfinite(z.grad).all() or z.grad.abs().sum() == 0:
+        raise CheckFailed(f"{name}: no gradient reaches the code; the decoder must be built from torch layers")
+    linear_layers = [m for m in module.modules() if isinstance(m, nn.Linear)]
+    if len(linear_layers) < 2:
+        raise CheckFailed(f"{name}: only {len(linear_layers)} linear layer(s); the exercise asks for a hidden layer "
+                          "with a nonlinearity between the code and the pixels")
+    started, module5 = _started(name, lambda: make_decoder(5))
+    out5 = _expect_tensor(name, "make_decoder(5) on codes of shape (3, 5)", module5(torch.zeros(3, 5)), (3, 1, 28, 28))
+    del out5
+    return _passed(name, "shape, pixel range, gradient to the code, a hidden layer, another latent size")
+
+
+@_keeps_random_state
+def tied_autoencoder(model_class: Callable[[int], nn.Module]) -> bool:
+    """Check ``model_class(latent_dim)``: a linear autoencoder with tied weights, ``x_hat = W^T (W x + b_e) + b_d``,
+    holding exactly the parameters ``weight`` ``(latent_dim, 784)``, ``encoder_bias`` ``(latent_dim,)`` and
+    ``decoder_bias`` ``(784,)``; ``forward`` maps ``(N, 1, 28, 28)`` to ``(N, 1, 28, 28)``."""
+    name = "tied_autoencoder"
+    started, model = _started(name, lambda: model_class(3))
+    if not started:
+        return False
+    params = dict(model.named_parameters())
+    wanted = {"weight": (3, 784), "encoder_bias": (3,), "decoder_bias": (784,)}
+    if set(params) != set(wanted):
+        raise CheckFailed(f"{name}: expected exactly the parameters {sorted(wanted)}, found {sorted(params)}; "
+                          "tied weights mean the decoder has no weight matrix of its own")
+    for key, shape in wanted.items():
+        if tuple(params[key].shape) != shape:
+            raise CheckFailed(f"{name}: {key} should have shape {shape}, got {tuple(params[key].shape)}")
+    with torch.random.fork_rng():
+        generator = torch.Generator().manual_seed(0)
+        values = {key: torch.randn(shape, generator=generator) for key, shape in wanted.items()}
+        x = torch.rand(4, 1, 28, 28, generator=generator)
+    with torch.no_grad():
+        for key, value in values.items():
+            params[key].copy_(value)
+    case = "latent_dim=3 on (4, 1, 28, 28) images"
+    out = _expect_tensor(name, case, model(x), (4, 1, 28, 28))
+    flat = x.flatten(1)
+    code = flat @ values["weight"].T + values["encoder_bias"]
+    expected = (code @ values["weight"] + values["decoder_bias"]).view_as(x)
+    without_decoder_bias = (code @ values["weight"]).view_as(x)
+    if torch.allclose(out, without_decoder_bias, atol=1e-4):
+        raise CheckFailed(f"{name}({case}): the decoder bias is missing (x_hat = W^T z + b_d)")
+    if torch.allclose(out, (flat @ values["weight"].T @ values["weight"] + values["decoder_bias"]).view_as(x),
+                      atol=1e-4):
+        raise CheckFailed(f"{name}({case}): the encoder bias is missing (z = W x + b_e)")
+    _expect_close(name, case, out.detach(), expected, rtol=1e-4, atol=1e-4)
+    out.sum().backward()
+    if params["weight"].grad is None:
+        raise CheckFailed(f"{name}: no gradient reaches weight")
+    return _passed(name, "parameters, shapes, x_hat = W^T (W x + b_e) + b_d, gradient")
+
+
+@_keeps_random_state
+def pixel_shuffle(fn: Callable[[Tensor, int], Tensor]) -> bool:
+    """Check ``fn(x, r)``: rearrange ``(N, C * r * r, H, W)`` into ``(N, C, H * r, W * r)`` exactly as
+    ``nn.PixelShuffle(r)`` does (channel ``c * r * r + i * r + j`` becomes sub-pixel ``(i, j)`` of channel ``c``)."""
+    name = "pixel_shuffle"
+    for n, c, r, h, w in ((2, 1, 2, 3, 3), (1, 3, 2, 2, 4), (2, 2, 3, 2, 2)):
+        x = torch.arange(n * c * r * r * h * w, dtype=torch.float32).view(n, c * r * r, h, w).requires_grad_()
+        case = f"x of shape {tuple(x.shape)}, r={r}"
+        started, result = _started(name, lambda: fn(x, r))
+        if not started:
+            return False
+        result = _expect_tensor(name, case, result, (n, c, h * r, w * r))
+        expected = nn.functional.pixel_shuffle(x.detach(), r)
+        if not torch.equal(result.detach(), expected):
+            swapped = expected.view(n, c, h, r, w, r).permute(0, 1, 2, 5, 4, 3).reshape(n, c, h * r, w * r)
+            hint = (" (the two sub-pixel axes i and j are swapped)" if torch.equal(result.detach(), swapped) else
+                    " (split the channels as (C, r, r), then permute to (N, C, H, r, W, r) before the final reshape)")
+            raise CheckFailed(f"{name}({case}): the values are in the wrong places{hint}")
+        result.sum().backward()
+        if x.grad is None or not torch.equal(x.grad, torch.ones_like(x)):
+            raise CheckFailed(f"{name}: every input value should reach the output exactly once (gradient of ones)")
+    return _passed(name, "three shapes against nn.PixelShuffle, values and gradient")

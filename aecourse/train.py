@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -12,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .data import minibatches
 from .losses import LossFn
-from .metrics import as_terms, evaluate
+from .metrics import as_terms, eval_mode, evaluate
 from .runtime import get_device
 from .validation import check_choice, check_images, check_positive_int
 
@@ -31,6 +32,7 @@ class History:
     train: dict[str, list[float]] = field(default_factory=dict)
     val: dict[str, list[float]] = field(default_factory=dict)
     seconds: list[float] = field(default_factory=list)
+    measured: list[dict[str, float]] = field(default_factory=list)
     best_epoch: int = -1
 
     @property
@@ -55,7 +57,8 @@ def _adamw(params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.
 def fit(model: nn.Module, loss_fn: LossFn, train_images: Tensor, *, epochs: int, batch_size: int = 128,
         lr: float = 1e-3, val_images: Tensor | None = None, weight_decay: float = 0.0,
         lr_schedule: str = "constant", patience: int | None = None, seed: int = 0,
-        device: torch.device | str | None = None, progress: bool = True) -> History:
+        device: torch.device | str | None = None, progress: bool = True,
+        measure: Callable[[nn.Module], dict[str, float]] | None = None) -> History:
     """Train ``model`` to minimise ``loss_fn(model, batch)`` over ``train_images`` ``(N, 1, 28, 28)`` in ``[0, 1]``.
 
     Adam(W) with learning rate ``lr`` and decoupled ``weight_decay``; ``lr_schedule="cosine"`` anneals it to 0
@@ -63,8 +66,12 @@ def fit(model: nn.Module, loss_fn: LossFn, train_images: Tensor, *, epochs: int,
     ``loss_fn`` returns a scalar tensor or a dict of scalars with a ``"loss"`` entry (the one minimised).
     With ``val_images``, the validation loss is measured after every epoch; with ``patience`` as well, training
     stops after that many epochs without improvement and the model is left with its best weights.
-    The model and data are moved to ``device`` (default: :func:`aecourse.get_device`). Returns a :class:`History`.
+    The model and data are moved to ``device`` (default: :func:`aecourse.get_device`). ``measure(model)``, if given,
+    runs after every epoch with the model in eval mode and without gradients; the dict of numbers it returns is
+    appended to ``History.measured`` (e.g. a test metric other than the loss). Returns a :class:`History`.
     """
+    if measure is not None and not callable(measure):
+        raise TypeError(f"measure must be a function of the model returning a dict, got {type(measure).__name__}")
     check_positive_int(epochs, "epochs")
     check_positive_int(batch_size, "batch_size")
     check_choice(lr_schedule, "lr_schedule", LR_SCHEDULES)
@@ -118,6 +125,12 @@ def fit(model: nn.Module, loss_fn: LossFn, train_images: Tensor, *, epochs: int,
             _append(history.val, val_terms)
             postfix["val"] = f"{val_terms['loss']:.4g}"
         history.seconds.append(time.perf_counter() - start)
+        if measure is not None:
+            with eval_mode(model):
+                measured = measure(model)
+            if not isinstance(measured, dict):
+                raise TypeError(f"measure must return a dict of numbers, got {type(measured).__name__}")
+            history.measured.append({name: float(value) for name, value in measured.items()})
         bar.set_postfix(postfix)
 
         if patience is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import sys
 from pathlib import Path
@@ -29,6 +30,12 @@ def quality_rows() -> list[dict]:
     return yaml.safe_load((Path(__file__).parent / "quality.yml").read_text())
 
 
+def reference_result(name: str) -> dict:
+    """The result a reference run saved with ``--json benchmarks/results/<name>.json`` ({} if it never ran)."""
+    path = Path(__file__).parent / "results" / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
 def tables(pipeline_result: dict, runtimes: dict[str, float], glued: dict[str, dict], mode: str) -> str:
     """The three Markdown tables, from measured results."""
     lines = [f"Measured {datetime.date.today().isoformat()} on {pipeline.machine()} ({mode} mode).", "",
@@ -39,11 +46,17 @@ def tables(pipeline_result: dict, runtimes: dict[str, float], glued: dict[str, d
              "", f"| chapter, run top to bottom on {pipeline_result['device']} | seconds |", "|---|---|"]
     lines += [f"| `{name}` | {seconds:.0f} |" for name, seconds in runtimes.items()]
     lines += [f"| whole book | {sum(runtimes.values()):.0f} |", "",
-              "| chapter | metric | ours | published anchor |", "|---|---|---|---|"]
+              "| chapter or reference run | metric | ours | published anchor |", "|---|---|---|---|"]
     for row in quality_rows():
-        value = glued.get(row["chapter"], {}).get(row["key"])
-        shown = "not run" if value is None else format(value, row["format"])
-        lines.append(f"| `{row['chapter']}` | {row['metric']} | {shown} | {row['anchor']} |")
+        if "reference" in row:   # a reference run's saved result (benchmarks/results/<name>.json)
+            saved = reference_result(row["reference"])
+            value, where = saved.get(row["key"]), f"`benchmarks/{row['reference']}.py`"
+            missing = "not reached" if saved else "not run"
+        else:
+            value, where = glued.get(row["chapter"], {}).get(row["key"]), f"`{row['chapter']}`"
+            missing = "not run"
+        shown = missing if value is None else format(value, row["format"])
+        lines.append(f"| {where} | {row['metric']} | {shown} | {row['anchor']} |")
     return "\n".join(lines)
 
 

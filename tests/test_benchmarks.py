@@ -57,6 +57,11 @@ def glue_patterns(source: str) -> list[re.Pattern]:
 def test_every_quality_row_is_glued_by_its_chapter():
     chapters = book_runtime.chapters_in_toc()
     for row in run.quality_rows():
+        if "reference" in row:   # a reference run: its script exists and its saved result has the key
+            assert (ROOT / "benchmarks" / f"{row['reference']}.py").is_file()
+            assert row["key"] in run.reference_result(row["reference"]), \
+                f"benchmarks/results/{row['reference']}.json lacks {row['key']!r}: run the reference script with --json"
+            continue
         assert row["chapter"] in chapters, f"quality.yml names {row['chapter']!r}, which is not in _toc.yml"
         source = (ROOT / "book" / f"{row['chapter']}.md").read_text()
         assert any(p.fullmatch(row["key"]) for p in glue_patterns(source)), \
@@ -88,3 +93,21 @@ def test_tables_and_readme_block(tmp_path):
 def test_readme_has_the_benchmark_block():
     text = (ROOT / "README.md").read_text()
     assert run.START in text and run.END in text and "python benchmarks/run.py" in text
+
+
+def test_ae30_reference_run_reports_when_it_reaches_the_target():
+    reference = load("ae30_reference")
+    result = reference.run(target=1e9, epochs=2, device="cpu", n_train=512)   # any error reaches a huge target
+    assert len(result["test_errors"]) == 2 and result["reached_epoch"] == 1
+    assert 0 < result["seconds_to_target"] <= result["seconds_total"]
+    assert result["final_error"] == pytest.approx(result["test_errors"][-1], rel=1e-3)
+    never = reference.run(target=0.0, epochs=1, device="cpu", n_train=256)
+    assert never["reached_epoch"] is None and never["seconds_to_target"] is None
+
+
+def test_reference_rows_read_saved_results(tmp_path, monkeypatch):
+    assert run.reference_result("no_such_reference_run") == {}
+    block = run.tables({"fit_seconds": 1.0, "tutorial_seconds": 2.0, "ratio": 0.5, "device": "cpu"}, {}, {}, "full")
+    for row in run.quality_rows():
+        if "reference" in row:
+            assert f"`benchmarks/{row['reference']}.py`" in block

@@ -1,7 +1,9 @@
-"""A strict build of the whole book (warnings are errors), into a temporary folder.
+"""The published book: a strict full-mode build (warnings are errors), what it shows in a browser, and how it fails.
 
-The build executes every chapter, so it runs in whatever mode the environment sets (CI: AECOURSE_QUICK=1).
-Building outside the repository keeps its execution cache apart from a full-mode `jupyter-book build .`.
+The build executes every chapter in **full mode** whatever the environment says, so every hidden claim check runs
+(they are skipped in quick mode): this is the one full-mode execution of each chapter in a CI run. It builds into
+the repository's ``_build`` like README's command, so the two share jupyter-cache's executed notebooks: a chapter
+whose code did not change is not executed again.
 """
 import os
 import re
@@ -13,17 +15,43 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = str(Path(sys.executable).with_name("jupyter-book"))
+STRICT = ["-W", "-n", "--keep-going"]   # README's build command uses the same flags
+
+
+def full_mode_env() -> dict[str, str]:
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    env.pop("AECOURSE_QUICK", None)
+    return env
 
 
 @pytest.fixture(scope="session")
-def built_book(tmp_path_factory):
-    out = tmp_path_factory.mktemp("book")
-    jb = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run([str(jb), "build", str(ROOT), "-W", "-n", "--keep-going", "--path-output", str(out)],
-                            capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+def built_book():
+    result = subprocess.run([JUPYTER_BOOK, "build", str(ROOT), *STRICT], capture_output=True, text=True,
+                            env=full_mode_env())
     log = result.stdout + result.stderr
-    assert result.returncode == 0, f"strict book build failed:\n{log[-6000:]}"
-    return out / "_build" / "html"
+    assert result.returncode == 0, f"strict full-mode book build failed:\n{log[-8000:]}"
+    return ROOT / "_build" / "html"
+
+
+def test_a_broken_claim_fails_the_build_loudly(tmp_path):
+    """A chapter whose claim check raises stops the build: non-zero exit, the chapter and the assertion named."""
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    (tmp_path / "references.bib").write_text("")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/claim\n")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "claim.md").write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n# A claim\n\n"
+        "```{code-cell} ipython3\nweight_decay_error, baseline_error = 27.31, 27.25\n```\n\n"
+        "```{code-cell} ipython3\n:tags: [remove-cell]\n\n"
+        "assert weight_decay_error < baseline_error, 'weight decay should beat the baseline'\n```\n")
+    result = subprocess.run([JUPYTER_BOOK, "build", str(tmp_path), *STRICT], capture_output=True, text=True,
+                            env=full_mode_env())
+    log = result.stdout + result.stderr
+    assert result.returncode != 0, "a failing claim check must fail the build"
+    assert "claim.md" in log and "weight decay should beat the baseline" in log, log[-3000:]
+    assert "build succeeded" not in log
 
 
 def test_book_builds_without_warnings(built_book):
@@ -85,6 +113,11 @@ def test_chapters_render_in_a_real_browser(built_book, browser):
         for src in figures:
             assert (page.parent / src).resolve().is_file(), f"{page.name}: image {src} does not exist"
         assert "Traceback (most recent call last)" not in dom and "NotImplementedError" not in dom, page.name
+        if "$" in (ROOT / "book" / f"{ipynb.stem}.md").read_text():   # the page has math: MathJax typeset it
+            assert "mjx-container" in dom, f"{page.name}: no math was typeset (is MathJax served with the book?)"
+            raw = re.findall(r'class="math[^"]*">\s*(\\\(|\\\[|\$)', dom)
+            assert not raw, f"{page.name}: {len(raw)} formulas left as raw TeX"
+        assert "cdn.jsdelivr" not in dom and "mathjax@" not in dom, f"{page.name} loads MathJax from a CDN"
         links = set(re.findall(r'href="https://colab\.research\.google\.com/github/[^"]*?/blob/[^/"]+/([^"]+)"', dom))
         assert links == {f"book/{ipynb.name}"}, f"{page.name} Colab links in the browser: {links}"
         assert (ROOT / next(iter(links))).is_file()

@@ -89,3 +89,101 @@ def test_transposed_output_size():
     assert check.transposed_output_size(stub) is False
     with pytest.raises(CheckFailed, match="PyTorch gives 14, your function 13"):
         check.transposed_output_size(lambda i, k, s, p, op: (i - 1) * s - 2 * p + k)
+
+
+def bce_reference(x_hat, x):
+    x_hat = x_hat.clamp(1e-7, 1 - 1e-7)
+    return -(x * torch.log(x_hat) + (1 - x) * torch.log(1 - x_hat)).sum(dim=(1, 2, 3))
+
+
+def test_bce_per_image():
+    assert check.bce_per_image(bce_reference) is True
+    assert check.bce_per_image(stub) is False
+    with pytest.raises(CheckFailed, match="averaged over the pixels"):
+        check.bce_per_image(lambda x_hat, x: bce_reference(x_hat, x) / 784)
+    with pytest.raises(CheckFailed, match="sign is flipped"):
+        check.bce_per_image(lambda x_hat, x: -bce_reference(x_hat, x))
+    with pytest.raises(CheckFailed, match="Clamp"):   # log(0) unguarded: NaN for a saturated output
+        check.bce_per_image(lambda x_hat, x: -(x * torch.log(x_hat) + (1 - x) * torch.log(1 - x_hat)).sum(dim=(1, 2, 3)))
+    with pytest.raises(CheckFailed, match="no gradient"):
+        check.bce_per_image(lambda x_hat, x: bce_reference(x_hat.detach(), x))
+    with pytest.raises(CheckFailed, match="gradient is NaN"):   # logs floored after the fact: finite loss, NaN gradient
+        check.bce_per_image(lambda x_hat, x: -(x * torch.log(x_hat).clamp(min=-100)
+                                               + (1 - x) * torch.log(1 - x_hat).clamp(min=-100)).sum(dim=(1, 2, 3)))
+
+
+def good_decoder(latent_dim):
+    return nn.Sequential(nn.Linear(latent_dim, 32), nn.ReLU(), nn.Linear(32, 784), nn.Sigmoid(),
+                         nn.Unflatten(1, (1, 28, 28)))
+
+
+def test_decoder():
+    assert check.decoder(good_decoder) is True
+    assert check.decoder(stub) is False
+    with pytest.raises(CheckFailed, match="Unflatten"):
+        check.decoder(lambda k: nn.Sequential(nn.Linear(k, 32), nn.ReLU(), nn.Linear(32, 784), nn.Sigmoid()))
+    with pytest.raises(CheckFailed, match="sigmoid"):
+        check.decoder(lambda k: nn.Sequential(nn.Linear(k, 32), nn.ReLU(), nn.Linear(32, 784),
+                                              nn.Unflatten(1, (1, 28, 28))))
+    with pytest.raises(CheckFailed, match="hidden layer"):
+        check.decoder(lambda k: nn.Sequential(nn.Linear(k, 784), nn.Sigmoid(), nn.Unflatten(1, (1, 28, 28))))
+    with pytest.raises(CheckFailed, match="nn.Module"):
+        check.decoder(lambda k: "not a module")
+
+
+class Tied(nn.Module):
+    def __init__(self, latent_dim, use_decoder_bias=True, use_encoder_bias=True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(latent_dim, 784) * 0.01)
+        self.encoder_bias = nn.Parameter(torch.zeros(latent_dim))
+        self.decoder_bias = nn.Parameter(torch.zeros(784))
+        self.use_decoder_bias, self.use_encoder_bias = use_decoder_bias, use_encoder_bias
+
+    def forward(self, x):
+        z = x.flatten(1) @ self.weight.T + (self.encoder_bias if self.use_encoder_bias else 0)
+        return (z @ self.weight + (self.decoder_bias if self.use_decoder_bias else 0)).view_as(x)
+
+
+def test_tied_autoencoder():
+    assert check.tied_autoencoder(Tied) is True
+    assert check.tied_autoencoder(stub) is False
+    with pytest.raises(CheckFailed, match="decoder bias is missing"):
+        check.tied_autoencoder(lambda k: Tied(k, use_decoder_bias=False))
+    with pytest.raises(CheckFailed, match="encoder bias is missing"):
+        check.tied_autoencoder(lambda k: Tied(k, use_encoder_bias=False))
+
+    class Untied(Tied):
+        def __init__(self, latent_dim):
+            super().__init__(latent_dim)
+            self.decoder_weight = nn.Parameter(torch.zeros(784, latent_dim))
+    with pytest.raises(CheckFailed, match="no weight matrix of its own"):
+        check.tied_autoencoder(Untied)
+
+
+def test_pixel_shuffle():
+    def right(x, r):
+        n, ch, h, w = x.shape
+        return x.reshape(n, ch // (r * r), r, r, h, w).permute(0, 1, 4, 2, 5, 3).reshape(n, -1, h * r, w * r)
+
+    def swapped(x, r):
+        n, ch, h, w = x.shape
+        return x.reshape(n, ch // (r * r), r, r, h, w).permute(0, 1, 4, 3, 5, 2).reshape(n, -1, h * r, w * r)
+
+    assert check.pixel_shuffle(right) is True
+    assert check.pixel_shuffle(stub) is False
+    with pytest.raises(CheckFailed, match="sub-pixel axes i and j are swapped"):
+        check.pixel_shuffle(swapped)
+    with pytest.raises(CheckFailed, match="wrong places"):
+        check.pixel_shuffle(lambda x, r: x.reshape(x.shape[0], -1, x.shape[2] * r, x.shape[3] * r))
+    with pytest.raises(CheckFailed, match="shape"):
+        check.pixel_shuffle(lambda x, r: x)
+
+
+def test_checks_leave_the_learners_random_state_alone():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    check.bce_per_image(bce_reference)
+    check.decoder(good_decoder)
+    check.tied_autoencoder(Tied)
+    assert torch.equal(torch.rand(3), expected)

@@ -106,3 +106,20 @@ def test_eval_mode_disables_grad_and_restores_the_mode_even_on_error():
         with eval_mode(model):
             raise RuntimeError("boom")
     assert model.training
+
+
+def test_summarize_gives_mean_spread_and_range():
+    from aecourse.metrics import summarize
+    s = summarize([1.0, 2.0, 4.0])
+    assert (s.mean, s.low, s.high, s.n) == (pytest.approx(7 / 3), 1.0, 4.0, 3)
+    assert s.std == pytest.approx(float(torch.tensor([1.0, 2.0, 4.0]).std()))   # sample standard deviation
+    assert str(s) == "2.33 ± 1.53 (1.00–4.00, 3 seeds)" and s.format(".1f") == "2.3 ± 1.5 (1.0–4.0, 3 seeds)"
+    assert summarize([5]).std == 0.0 and "1 seed)" in str(summarize([5]))
+
+
+@pytest.mark.parametrize("values,message", [([], "at least one"), ([1.0, float("nan")], "non-finite"),
+                                            ([float("inf")], "non-finite")])
+def test_summarize_rejects_what_it_cannot_summarize(values, message):
+    from aecourse.metrics import summarize
+    with pytest.raises(ValueError, match=message):
+        summarize(values)

@@ -130,3 +130,23 @@ def test_conv_models_train_channels_last_on_cpu_with_the_same_results(small_imag
         optimizer.step()
     with torch.no_grad():
         assert torch.allclose(model(images), reference.eval()(images), atol=1e-4)
+
+
+def test_measure_runs_after_every_epoch_in_eval_mode(small_images):
+    seen = []
+
+    def measure(model):
+        seen.append((model.training, torch.is_grad_enabled()))
+        return {"twice": 2.0}
+
+    model = MLPAutoencoder(latent_dim=4, hidden_dims=(16,), dropout=0.1)
+    history = fit(model, reconstruction_loss("mse"), small_images, epochs=3, device="cpu", progress=False,
+                  measure=measure)
+    assert history.measured == [{"twice": 2.0}] * 3 and seen == [(False, False)] * 3
+
+
+@pytest.mark.parametrize("measure,error", [(42, TypeError), (lambda model: 3.0, TypeError)])
+def test_measure_must_be_a_function_returning_a_dict(small_images, measure, error):
+    with pytest.raises(error, match="measure must"):
+        fit(MLPAutoencoder(latent_dim=4, hidden_dims=(16,)), reconstruction_loss("mse"), small_images, epochs=1,
+            device="cpu", progress=False, measure=measure)
