@@ -49,6 +49,21 @@ def glued_values(notebook) -> dict[str, object]:
     return values
 
 
+def from_build_cache(cache_path: Path = ROOT / "_build" / ".jupyter_cache") -> dict[str, tuple[float, dict]]:
+    """What the last ``jupyter-book build`` executed: {chapter: (execution seconds, glued values)}, read from
+    jupyter-cache, so a fresh full-mode build need not be executed a second time to fill README's tables."""
+    from jupyter_cache import get_cache
+    if not cache_path.is_dir():
+        raise FileNotFoundError(f"no build cache at {cache_path}: run README's jupyter-book build first")
+    cache = get_cache(str(cache_path))
+    found = {}
+    for record in cache.list_cache_records():
+        name = Path(record.uri).stem
+        found[name] = (float(record.data.get("execution_seconds", float("nan"))),
+                       glued_values(cache.get_cache_bundle(record.pk).nb))
+    return found
+
+
 def run_chapter(name: str, timeout: int = 900) -> tuple[float, list[tuple[float, str]], dict[str, object]]:
     """Execute ``book/<name>.md``; return (total seconds, [(seconds, first line) per code cell], glued values)."""
     notebook = jupytext.read(ROOT / "book" / f"{name}.md")

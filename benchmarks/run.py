@@ -1,10 +1,12 @@
 """Every benchmark in one command: fit vs the tutorial pipeline, each chapter's runtime, the quality table.
 
-    python benchmarks/run.py [--write-readme] [--quick] [--epochs 3] [--device cpu|cuda|mps]
+    python benchmarks/run.py [--write-readme] [--quick] [--from-build] [--epochs 3] [--device cpu|cuda|mps]
 
 Prints three Markdown tables. With ``--write-readme`` it also replaces the block between the
 ``<!-- benchmarks:start -->`` and ``<!-- benchmarks:end -->`` markers in README.md with them (written atomically).
 ``--quick`` runs the chapters at the test suite's reduced size: for checking the command, not for quoting.
+``--from-build`` takes each chapter's seconds and glued values from the last full-mode ``jupyter-book build`` (its
+jupyter-cache in ``_build/``) instead of executing the chapters again.
 """
 from __future__ import annotations
 
@@ -76,6 +78,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--write-readme", action="store_true")
     parser.add_argument("--quick", action="store_true", help="chapters at the reduced test size")
+    parser.add_argument("--from-build", action="store_true", help="chapter figures from the last book build")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per pipeline (median reported)")
     parser.add_argument("--device", default=None, help="for the pipeline comparison (chapters pick their own)")
     args = parser.parse_args()
@@ -85,8 +88,14 @@ def main() -> None:
     print(f"pipeline: fit {pipeline_result['fit_seconds']:.2f} s/epoch, tutorial "
           f"{pipeline_result['tutorial_seconds']:.2f} s/epoch, ratio {pipeline_result['ratio']:.2f}", flush=True)
     runtimes, glued = {}, {}
+    cached = book_runtime.from_build_cache() if args.from_build else {}
     for name in book_runtime.chapters_in_toc():
-        runtimes[name], _, glued[name] = book_runtime.run_chapter(name)
+        if args.from_build:
+            if name not in cached:
+                raise SystemExit(f"{name} is not in the build cache: build the book first")
+            runtimes[name], glued[name] = cached[name]
+        else:
+            runtimes[name], _, glued[name] = book_runtime.run_chapter(name)
         print(f"{name}: {runtimes[name]:.0f} s", flush=True)
     block = tables(pipeline_result, runtimes, glued, "quick" if args.quick else "full")
     print(block)

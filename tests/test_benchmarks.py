@@ -111,3 +111,8 @@ def test_reference_rows_read_saved_results(tmp_path, monkeypatch):
     for row in run.quality_rows():
         if "reference" in row:
             assert f"`benchmarks/{row['reference']}.py`" in block
+
+
+def test_from_build_cache_says_when_there_is_no_build(tmp_path):
+    with pytest.raises(FileNotFoundError, match="build"):
+        book_runtime.from_build_cache(tmp_path / "nothing")
