@@ -188,10 +188,9 @@ def bce_per_image(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     """Check ``fn(x_hat, x)``: binary cross-entropy of each image, ``-sum(x log x_hat + (1 - x) log(1 - x_hat))``
     over its pixels, shape ``(N,)``, finite even where ``x_hat`` is exactly 0 or 1."""
     name = "bce_per_image"
-    with torch.random.fork_rng():   # the learner's own seed stays untouched
-        generator = torch.Generator().manual_seed(0)
-        x = torch.rand(4, 1, 28, 28, generator=generator)
-        x_hat = (0.05 + 0.9 * torch.rand(4, 1, 28, 28, generator=generator)).requires_grad_()
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, 28, 28, generator=generator)
+    x_hat = (0.05 + 0.9 * torch.rand(4, 1, 28, 28, generator=generator)).requires_grad_()
     started, result = _started(name, lambda: fn(x_hat, x))
     if not started:
         return False
@@ -237,8 +236,7 @@ def decoder(make_decoder: Callable[[int], nn.Module]) -> bool:
         return False
     if not isinstance(module, nn.Module):
         raise CheckFailed(f"{name}: make_decoder(2) should return an nn.Module, got {type(module).__name__}")
-    with torch.random.fork_rng():
-        z = (20 * torch.randn(5, 2, generator=torch.Generator().manual_seed(0))).requires_grad_()
+    z = (20 * torch.randn(5, 2, generator=torch.Generator().manual_seed(0))).requires_grad_()
     out = module(z)
     case = "codes of shape (5, 2)"
     if isinstance(out, Tensor) and tuple(out.shape) == (5, 784):
@@ -276,10 +274,9 @@ def tied_autoencoder(model_class: Callable[[int], nn.Module]) -> bool:
     for key, shape in wanted.items():
         if tuple(params[key].shape) != shape:
             raise CheckFailed(f"{name}: {key} should have shape {shape}, got {tuple(params[key].shape)}")
-    with torch.random.fork_rng():
-        generator = torch.Generator().manual_seed(0)
-        values = {key: torch.randn(shape, generator=generator) for key, shape in wanted.items()}
-        x = torch.rand(4, 1, 28, 28, generator=generator)
+    generator = torch.Generator().manual_seed(0)
+    values = {key: torch.randn(shape, generator=generator) for key, shape in wanted.items()}
+    x = torch.rand(4, 1, 28, 28, generator=generator)
     with torch.no_grad():
         for key, value in values.items():
             params[key].copy_(value)
