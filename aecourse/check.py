@@ -25,9 +25,15 @@ class CheckFailed(AssertionError):
 
 def _keeps_random_state(check_fn: Callable) -> Callable:
     """Run a check inside ``torch.random.fork_rng``: building test models and inputs draws random numbers, and a
-    check must not change what the learner's next ``torch.rand`` returns."""
+    check must not change what the learner's next ``torch.rand`` returns. Also require the learner's function (or
+    class) itself as the argument, not the result of calling it."""
     @functools.wraps(check_fn)
     def wrapper(*args, **kwargs):
+        fn = args[0] if args else next(iter(kwargs.values()), None)
+        if not callable(fn):
+            raise TypeError(f"check.{check_fn.__name__} needs your function (or class) itself, e.g. "
+                            f"check.{check_fn.__name__}(my_function) without parentheses after it; "
+                            f"got {type(fn).__name__}")
         with torch.random.fork_rng():
             return check_fn(*args, **kwargs)
     return wrapper

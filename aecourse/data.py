@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .runtime import as_device
 from .validation import check_choice, check_positive_int
 
 MNIST_PATH = Path(__file__).parent / "mnist_data" / "mnist.npz"
@@ -49,7 +50,10 @@ def load_mnist(split: str = "train", device: torch.device | str | None = None, *
     labels int64 ``(N,)``, both on ``device`` (default: the CPU). ``path`` overrides the shipped file.
     """
     check_choice(split, "split", SPLIT_SIZES)
-    arrays = _read_npz(Path(path) if path is not None else MNIST_PATH)
+    device = torch.device("cpu") if device is None else as_device(device)
+    if path is not None and not isinstance(path, (str, Path)):
+        raise TypeError(f"path must be a str or pathlib.Path, got {type(path).__name__}")
+    arrays = _read_npz(Path(path).resolve() if path is not None else MNIST_PATH)
     pixels = torch.from_numpy(arrays[f"{split}_images"])
     labels = torch.from_numpy(arrays[f"{split}_labels"])
     # Convert on the device: the uint8 copy is 4x smaller to move than the float copy.
@@ -67,6 +71,8 @@ def minibatches(n: int, batch_size: int, *, shuffle: bool = True, generator: tor
     """
     check_positive_int(n, "n")
     check_positive_int(batch_size, "batch_size")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     order = order.to(device)
     yield from order.split(batch_size)

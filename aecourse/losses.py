@@ -6,6 +6,7 @@ mean would silently divide the reconstruction term by 784 relative to the KL ter
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -24,24 +25,65 @@ def reconstruction_error(x_hat: Tensor, x: Tensor, kind: str = "mse") -> Tensor:
     "mse": sum of squared differences; "l1": sum of absolute differences; "bce": sum of binary
     cross-entropies, which needs ``x_hat`` in ``[0, 1]`` (a sigmoid output) and targets in ``[0, 1]``.
     """
+    _check_pair(x_hat, x, kind)
+    if kind == "bce":
+        _check_probabilities(x_hat)
+    return _per_image(x_hat, x, kind)
+
+
+def _check_pair(x_hat: object, x: object, kind: str) -> None:
+    """Kind, types and shapes: checks that read no values (no GPU sync), cheap enough for every batch."""
     check_choice(kind, "reconstruction loss", RECONSTRUCTION_KINDS)
+    for name, value in (("x_hat", x_hat), ("x", x)):
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            what = value.dtype if isinstance(value, Tensor) else type(value).__name__
+            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {what}")
     if x_hat.shape != x.shape:
         raise ValueError(f"reconstruction shape {tuple(x_hat.shape)} does not match target shape {tuple(x.shape)}")
+    if x_hat.ndim < 2:
+        raise ValueError(f"expected a batch (N, ...) of images, got shape {tuple(x_hat.shape)}")
+
+
+def _check_probabilities(x_hat: Tensor) -> None:
+    """'bce' takes the log of x_hat and 1 - x_hat: say clearly when they are not probabilities (reads every value)."""
+    low, high = (float(v) for v in torch.aminmax(x_hat.detach()))
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise FloatingPointError("the reconstructions hold NaN or inf: the weights have diverged (try a smaller lr)")
+    if not 0.0 <= low <= high <= 1.0:
+        raise ValueError(f"'bce' needs reconstructions in [0, 1] (a sigmoid output), got min {low:.4g} and "
+                         f"max {high:.4g}; use output_activation='sigmoid' or the 'mse' loss")
+
+
+def _per_image(x_hat: Tensor, x: Tensor, kind: str) -> Tensor:
     if kind == "mse":
         per_pixel = (x_hat - x).square()
     elif kind == "l1":
         per_pixel = (x_hat - x).abs()
     else:
-        per_pixel = F.binary_cross_entropy(x_hat, x, reduction="none")
+        try:
+            per_pixel = F.binary_cross_entropy(x_hat, x, reduction="none")
+        except RuntimeError:   # torch's CPU message names neither the loss nor the fix
+            _check_probabilities(x_hat)
+            raise
     return per_pixel.flatten(1).sum(dim=1)
 
 
 def reconstruction_loss(kind: str = "mse") -> LossFn:
-    """A ``loss_fn(model, batch)`` for :func:`aecourse.fit`: mean over the batch of ``reconstruction_error``."""
+    """A ``loss_fn(model, batch)`` for :func:`aecourse.fit`: mean over the batch of ``reconstruction_error``.
+
+    For "bce", the reconstructions' range is checked on the first batch only: reading every value on every batch
+    would make a GPU wait for each step.
+    """
     check_choice(kind, "reconstruction loss", RECONSTRUCTION_KINDS)
+    first_batch = [True]
 
     def loss_fn(model: nn.Module, batch: Tensor) -> Tensor:
-        return reconstruction_error(model(batch), batch, kind).mean()
+        x_hat = model(batch)
+        _check_pair(x_hat, batch, kind)
+        if kind == "bce" and first_batch[0]:
+            _check_probabilities(x_hat)
+            first_batch[0] = False
+        return _per_image(x_hat, batch, kind).mean()
 
     loss_fn.__name__ = f"reconstruction_loss_{kind}"
     return loss_fn
@@ -52,6 +94,12 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
 
     Closed form: 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar). It is 0 exactly when mu = 0 and logvar = 0.
     """
+    for name, value in (("mu", mu), ("logvar", logvar)):
+        if not isinstance(value, Tensor) or not value.is_floating_point():
+            what = value.dtype if isinstance(value, Tensor) else type(value).__name__
+            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {what}")
+    if mu.ndim < 2:
+        raise ValueError(f"mu and logvar must be batches (N, latent_dim), got shape {tuple(mu.shape)}")
     if mu.shape != logvar.shape:
         raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} must have the same shape")
     return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(dim=1)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -10,7 +10,7 @@ import torch
 from torch import Tensor, nn
 
 from .losses import LossFn, reconstruction_error
-from .validation import check_images, check_positive_int
+from .validation import check_images, check_model, check_positive_int
 
 
 @contextmanager
@@ -25,47 +25,85 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
         model.train(was_training)
 
 
-def _batches(images: Tensor, batch_size: int):
+def model_device(model: nn.Module) -> torch.device:
+    """The device of ``model``'s parameters (the CPU for a model without any)."""
+    parameter = next(model.parameters(), None)
+    return parameter.device if parameter is not None else torch.device("cpu")
+
+
+def model_dtype(model: nn.Module) -> torch.dtype | None:
+    """The floating dtype of ``model``'s parameters (None for a model without any)."""
+    parameter = next((p for p in model.parameters() if p.is_floating_point()), None)
+    return parameter.dtype if parameter is not None else None
+
+
+def _batches(images: Tensor, batch_size: int, device: torch.device) -> Iterator[Tensor]:
+    """``images`` in slices of ``batch_size``, each moved to ``device`` (the whole set may not fit there)."""
     check_positive_int(batch_size, "batch_size")
-    return images.split(batch_size)
+    for batch in images.split(batch_size):
+        yield batch.to(device)
 
 
 def evaluate(model: nn.Module, loss_fn: LossFn, images: Tensor, *, batch_size: int = 1000) -> dict[str, float]:
-    """Mean of each term ``loss_fn`` returns, over all ``images`` ``(N, 1, 28, 28)``, in eval mode.
+    """Mean of each term ``loss_fn`` returns, over all ``images`` ``(N, 1, 28, 28)``, in eval mode on the model's
+    device (the images are moved there a batch at a time).
 
-    Returns ``{"loss": ...}`` (plus the other entries when ``loss_fn`` returns a dict).
-    The model's train/eval mode is restored afterwards.
+    Returns ``{"loss": ...}`` (plus the other entries when ``loss_fn`` returns a dict). A term that is NaN or inf
+    raises ``FloatingPointError``. The model's train/eval mode is restored afterwards.
     """
-    check_images(images)
+    check_model(model, trainable=False)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function loss_fn(model, batch) -> loss, got {type(loss_fn).__name__}")
+    check_images(images, dtype=model_dtype(model))
     totals: dict[str, Tensor] = {}
     with eval_mode(model):
-        for batch in _batches(images, batch_size):
-            terms = as_terms(loss_fn(model, batch))
+        for batch in _batches(images, batch_size, model_device(model)):
+            terms = as_terms(loss_fn(model, batch), expected=totals.keys() if totals else None)
             for name, value in terms.items():
                 totals[name] = totals.get(name, 0.0) + value.detach() * len(batch)
-    return {name: float(total) / len(images) for name, total in totals.items()}
+    means = {name: float(total) / len(images) for name, total in totals.items()}
+    for name, value in means.items():
+        if not math.isfinite(value):
+            raise FloatingPointError(f"evaluate: the term {name!r} is {value} on these images (NaN or inf in the "
+                                     "model's output or weights, or a log of 0 in loss_fn)")
+    return means
 
 
 def reconstruction_errors(model: nn.Module, images: Tensor, kind: str = "mse", *,
                           batch_size: int = 1000) -> Tensor:
     """Per-image reconstruction error ``(N,)`` of ``model`` on ``images`` ``(N, 1, 28, 28)`` (see
-    :func:`aecourse.losses.reconstruction_error`), computed in eval mode on the model's device."""
-    check_images(images)
+    :func:`aecourse.losses.reconstruction_error`), computed in eval mode on the model's device and returned on the
+    images' device. A NaN or inf error raises ``FloatingPointError``."""
+    check_model(model, trainable=False)
+    check_images(images, dtype=model_dtype(model))
     with eval_mode(model):
-        return torch.cat([reconstruction_error(model(batch), batch, kind)
-                          for batch in _batches(images, batch_size)])
+        errors = torch.cat([reconstruction_error(model(batch), batch, kind)
+                            for batch in _batches(images, batch_size, model_device(model))]).to(images.device)
+    bad = ~torch.isfinite(errors)
+    if bool(bad.any()):
+        raise FloatingPointError(f"reconstruction_errors: {int(bad.sum())} of {len(errors)} errors are NaN or inf "
+                                 "(the model's output holds NaN or inf)")
+    return errors
 
 
-def as_terms(output: Tensor | dict[str, Tensor]) -> dict[str, Tensor]:
-    """Normalise what a ``loss_fn`` returns to a dict with a scalar ``"loss"`` entry, or say what is wrong."""
+def as_terms(output: Tensor | dict[str, Tensor], expected: Iterable[str] | None = None) -> dict[str, Tensor]:
+    """Normalise what a ``loss_fn`` returns to a dict with a scalar ``"loss"`` entry, or say what is wrong.
+
+    ``expected``: the names the earlier batches returned; every batch must return the same ones, or the averages
+    would treat a missing term as 0.
+    """
     terms = output if isinstance(output, dict) else {"loss": output}
     if "loss" not in terms:
-        raise ValueError(f"loss_fn returned a dict without a 'loss' entry (keys: {sorted(terms)})")
+        got = sorted(terms) if isinstance(output, dict) else type(output).__name__
+        raise ValueError(f"loss_fn returned a dict without a 'loss' entry (keys: {got})")
     for name, value in terms.items():
         if not isinstance(value, Tensor) or value.ndim != 0:
             shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
             raise ValueError(f"loss_fn must return scalar tensors; entry {name!r} is {shape} "
-                             "(did you forget .mean() over the batch?)")
+                             "(did you forget .mean() over the batch? a float from .item() has no gradient)")
+    if expected is not None and set(terms) != set(expected):
+        raise ValueError(f"loss_fn must return the same terms for every batch: got {sorted(terms)} after "
+                         f"{sorted(expected)} (a term returned only sometimes would be averaged as 0 elsewhere)")
     return terms
 
 
@@ -102,6 +140,11 @@ def pca_reconstruct(images: Tensor, mean: Tensor, components: Tensor) -> Tensor:
     largest ``k`` serves every smaller one. Values are not clipped: they can fall slightly outside ``[0, 1]``.
     """
     check_images(images)
+    if not isinstance(mean, Tensor) or tuple(mean.shape) != (784,):
+        raise ValueError(f"mean must be the (784,) tensor pca returned, got {getattr(mean, 'shape', type(mean).__name__)}")
+    if not isinstance(components, Tensor) or components.ndim != 2 or components.shape[1] != 784:
+        shape = tuple(components.shape) if isinstance(components, Tensor) else type(components).__name__
+        raise ValueError(f"components must be (k, 784) rows from pca, got {shape}")
     return _project(images, mean, components).to(images.dtype).view_as(images)
 
 
@@ -122,9 +165,11 @@ def high_frequency_share(images: Tensor, min_cycles: int | None = None) -> float
     from one pixel to the next, a checkerboard or stripes of period 2. Values may be signed (pass reconstruction
     errors ``x_hat - x``). Returns a number in ``[0, 1]``; 0 for images with no energy at all.
     """
-    if not isinstance(images, Tensor) or images.ndim != 4 or not images.is_floating_point():
+    if not isinstance(images, Tensor) or images.ndim != 4 or not images.is_floating_point() or not images.numel():
         shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise ValueError(f"expected a float tensor of shape (N, C, H, W), got {shape}")
+        raise ValueError(f"expected a non-empty float tensor of shape (N, C, H, W), got {shape}")
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError("high_frequency_share got NaN or inf values; their spectrum is undefined")
     height, width = images.shape[-2:]
     min_cycles = min(height, width) // 2 if min_cycles is None else check_positive_int(min_cycles, "min_cycles")
     power = torch.fft.fft2(images.detach().double()).abs().square().sum(dim=(0, 1))   # (H, W), summed over images
@@ -158,7 +203,12 @@ def summarize(values: Sequence[float]) -> SeedSummary:
 
     Every value must be a finite number: a NaN from a diverged run is reported, never averaged away.
     """
-    values = [float(v) for v in values]
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise TypeError(f"summarize needs a list of numbers (one per seed), got {type(values).__name__}")
+    try:
+        values = [float(v) for v in values]
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"summarize needs a list of numbers (one per seed): {error}") from None
     if not values:
         raise ValueError("summarize needs at least one value (one per seed)")
     if not all(math.isfinite(v) for v in values):

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .validation import check_choice, check_positive_int
+from .validation import (check_bool, check_choice, check_fraction, check_positive_int,
+                         check_sequence_of_positive_ints)
 
 IMAGE_SHAPE = (1, 28, 28)
 IMAGE_PIXELS = 28 * 28
@@ -33,23 +34,50 @@ def make_activation(name: str) -> nn.Module:
 
 def parameter_count(model: nn.Module) -> int:
     """Number of trainable parameters."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"parameter_count needs a torch.nn.Module, got {type(model).__name__}")
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _autocast_on(device_type: str) -> bool:
+    """Inside ``torch.autocast`` layers take mixed dtypes by design (float32 weights, bfloat16 activations)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:   # torch < 2.4 takes no device type
+        return torch.is_autocast_enabled() or torch.is_autocast_cpu_enabled()
+
+
+def _check_input(x: object, name: str, shape: tuple[int, ...], what: str, model: nn.Module) -> None:
+    """One clear error for what would otherwise fail inside the first layer: type, shape, dtype, device."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor {what}, got {type(x).__name__}")
+    expected = "(N, " + ", ".join(map(str, shape)) + ")"
+    if x.ndim != len(shape) + 1 or tuple(x.shape[1:]) != shape:
+        raise ValueError(f"{name} must have shape {expected} {what}, got {tuple(x.shape)}")
+    weight = next(model.parameters())
+    if not x.is_floating_point() or (x.dtype != weight.dtype and not _autocast_on(x.device.type)):
+        hint = " (uint8 pixels? divide by 255 first)" if x.dtype == torch.uint8 else f" (use .to({weight.dtype}))"
+        raise TypeError(f"{name} must be {weight.dtype} like the model's weights, got {x.dtype}{hint}")
+    if x.device != weight.device:
+        raise ValueError(f"{name} is on {x.device} but the model is on {weight.device}; move one of them with .to()")
+
+
 class Autoencoder(nn.Module):
-    """``forward(x) = decode(encode(x))``; subclasses build ``self.encoder`` and ``self.decoder``."""
+    """``forward(x) = decode(encode(x))``; subclasses build ``self.encoder`` and ``self.decoder`` and set
+    ``self.code_shape``, the shape of one code (``(latent_dim,)`` or ``(channels, 7, 7)``)."""
 
     encoder: nn.Module
     decoder: nn.Module
+    code_shape: tuple[int, ...]
 
     def encode(self, x: Tensor) -> Tensor:
-        """``(N, 1, 28, 28)`` images to codes."""
-        if x.ndim != 4 or tuple(x.shape[1:]) != IMAGE_SHAPE:
-            raise ValueError(f"expected images of shape (N, 1, 28, 28), got {tuple(x.shape)}")
+        """``(N, 1, 28, 28)`` float images to codes ``(N, *code_shape)``."""
+        _check_input(x, "images", IMAGE_SHAPE, "of MNIST images", self)
         return self.encoder(x)
 
     def decode(self, z: Tensor) -> Tensor:
-        """Codes to ``(N, 1, 28, 28)`` images."""
+        """Codes ``(N, *code_shape)`` to ``(N, 1, 28, 28)`` images."""
+        _check_input(z, "codes", self.code_shape, f"for this {type(self).__name__}", self)
         return self.decoder(z)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -68,13 +96,13 @@ class MLPAutoencoder(Autoencoder):
                  batchnorm: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
         check_positive_int(latent_dim, "latent_dim")
-        for width in hidden_dims:
-            check_positive_int(width, "each of hidden_dims")
+        hidden_dims = check_sequence_of_positive_ints(hidden_dims, "hidden_dims")
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(output_activation, "output_activation", ACTIVATIONS)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        check_bool(batchnorm, "batchnorm")
+        dropout = check_fraction(dropout, "dropout")
         self.latent_dim = latent_dim
+        self.code_shape = (latent_dim,)
 
         def hidden_layer(n_in: int, n_out: int) -> list[nn.Module]:
             layers: list[nn.Module] = [nn.Linear(n_in, n_out)]
@@ -106,9 +134,12 @@ class BedOfNails(nn.Module):
 
     def __init__(self, factor: int = 2) -> None:
         super().__init__()
-        self.factor = factor
+        self.factor = check_positive_int(factor, "factor")
 
     def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.ndim != 4:
+            shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"BedOfNails expects feature maps (N, C, H, W), got {shape}")
         n, c, h, w = x.shape
         f = self.factor
         # keep x's memory layout: fit trains conv models channels_last, which is much faster on CPU
@@ -120,6 +151,8 @@ class BedOfNails(nn.Module):
 
 def upsample_block(in_channels: int, out_channels: int, method: str) -> nn.Module:
     """Double the height and width of a feature map, the ``method`` way (one of ``UPSAMPLING``)."""
+    check_positive_int(in_channels, "in_channels")
+    check_positive_int(out_channels, "out_channels")
     check_choice(method, "upsampling", UPSAMPLING)
     conv = nn.Conv2d(in_channels, out_channels, kernel_size=3, padding=1)
     if method == "nearest":
@@ -147,13 +180,15 @@ class ConvAutoencoder(Autoencoder):
         super().__init__()
         if latent_dim is not None:
             check_positive_int(latent_dim, "latent_dim")
+        channels = check_sequence_of_positive_ints(channels, "channels")
         if len(channels) != 2:
             raise ValueError(f"channels must be two ints (after the first and second conv), got {channels!r}")
-        c1, c2 = (check_positive_int(c, "each of channels") for c in channels)
+        c1, c2 = channels
         check_choice(upsampling, "upsampling", UPSAMPLING)
         check_choice(activation, "activation", ACTIVATIONS)
         check_choice(output_activation, "output_activation", ACTIVATIONS)
         self.latent_dim = latent_dim
+        self.code_shape = (c2, 7, 7) if latent_dim is None else (latent_dim,)
         self.upsampling = upsampling
 
         encoder: list[nn.Module] = [

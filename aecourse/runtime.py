@@ -21,9 +21,26 @@ def get_device() -> torch.device:
     return torch.device("cpu")
 
 
-def describe_device(device: torch.device | None = None) -> str:
+def as_device(device: object) -> torch.device:
+    """``device`` (``"cpu"``, ``"cuda"``, ``"cuda:0"``, ``"mps"`` or a ``torch.device``) as a ``torch.device``, or a
+    clear error for a name torch does not know or a device this machine does not have."""
+    if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
+        raise TypeError(f"device must be a string such as 'cpu' or 'cuda', a GPU index or a torch.device, "
+                        f"got {device!r}")
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {str(device)!r}; expected 'cpu', 'cuda', 'cuda:N' or 'mps'") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' asked for, but torch finds no CUDA GPU here; use aecourse.get_device()")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("device 'mps' asked for, but this machine has no Apple GPU; use aecourse.get_device()")
+    return device
+
+
+def describe_device(device: torch.device | str | None = None) -> str:
     """A one-line description of ``device`` for a chapter to print, with a hint when it is the CPU."""
-    device = get_device() if device is None else torch.device(device)
+    device = get_device() if device is None else as_device(device)
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     if device.type == "mps":
@@ -72,6 +89,10 @@ def glue(name: str, value: object, display: bool = False) -> None:
     missing, the value is only displayed (``display=True``) or nothing happens. Returns nothing, so the
     last line of a cell does not echo the value.
     """
+    if not isinstance(name, str):
+        raise TypeError(f"glue name must be a string, got {type(name).__name__}")
+    if not name.replace("_", "").replace("-", "").isalnum():
+        raise ValueError(f"glue name must be a non-empty string of letters, digits, '_' or '-', got {name!r}")
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

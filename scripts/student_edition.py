@@ -15,11 +15,12 @@ The reference book is untouched. For an HTML student book, build with sphinx-exe
 from __future__ import annotations
 
 import argparse
-import os
 import re
 from pathlib import Path
 
 import jupytext
+
+from aecourse.files import write_atomically
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,14 +37,23 @@ def student_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", text)
 
 
-def write_atomically(path: Path, content: str) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(content)
-    os.replace(temporary, path)
+def check_out(out: Path) -> Path:
+    """Refuse an output folder that would overwrite the reference book (or is not a folder)."""
+    if not isinstance(out, (str, Path)):
+        raise TypeError(f"out must be a folder path, got {type(out).__name__}")
+    out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; expected a folder to write the student notebooks into")
+    protected = {ROOT, ROOT / "book", ROOT / "aecourse", ROOT / "tests", ROOT / "scripts", ROOT / "figures"}
+    if out in protected or (out.exists() and any(out.samefile(p) for p in protected if p.exists())):
+        raise ValueError(f"--out {out} would overwrite the reference course; pick a new folder such as "
+                         f"{ROOT / 'student'}")
+    return out
 
 
 def make_student_edition(out: Path, chapters: list[Path] | None = None) -> list[Path]:
     """Write the student notebooks for ``chapters`` (default: every chapter) into ``out``; return them."""
+    out = check_out(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     if chapters is None:   # every chapter that is a notebook (has code cells)
@@ -62,7 +72,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "student", help="folder to write (default: student/)")
     args = parser.parse_args()
-    for path in make_student_edition(args.out):
+    try:
+        out = check_out(args.out)
+    except ValueError as error:
+        parser.error(str(error))
+    for path in make_student_edition(out):
         print(path)
 
 

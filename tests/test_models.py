@@ -59,7 +59,7 @@ def test_bed_of_nails_places_values_on_a_grid_of_zeros():
 @pytest.mark.parametrize("make,message", [
     (lambda: MLPAutoencoder(latent_dim=0), "latent_dim must be a positive int"),
     (lambda: MLPAutoencoder(activation="relu6"), "unknown activation 'relu6'"),
-    (lambda: MLPAutoencoder(dropout=1.0), r"dropout must be in \[0, 1\)"),
+    (lambda: MLPAutoencoder(dropout=1.0), r"dropout must be a number in \[0, 1\)"),
     (lambda: ConvAutoencoder(upsampling="deconv"), "unknown upsampling 'deconv'.*'transposed'"),
     (lambda: ConvAutoencoder(channels=(16,)), "channels must be two ints"),
 ])
@@ -69,7 +69,7 @@ def test_bad_options_are_rejected_clearly(make, message):
 
 
 def test_wrong_image_shape_is_rejected_before_torch_sees_it():
-    with pytest.raises(ValueError, match=r"expected images of shape \(N, 1, 28, 28\), got \(4, 784\)"):
+    with pytest.raises(ValueError, match=r"shape \(N, 1, 28, 28\).*got \(4, 784\)"):
         MLPAutoencoder()(torch.rand(4, 784))
 
 
