@@ -1,7 +1,18 @@
-"""Autoencoders as ``nn.Module``s with one shape: ``encode(x) -> z``, ``decode(z) -> x_hat``, ``forward(x) -> x_hat``.
+"""Autoencoders as ``nn.Module``s, and the one contract every model of the course meets.
 
-Images are ``(N, 1, 28, 28)`` with values in ``[0, 1]`` everywhere in the course. Later chapters (VAEs)
-subclass :class:`Autoencoder` and change what ``encode`` returns; the training loop does not care.
+Images are ``(N, 1, 28, 28)`` with values in ``[0, 1]`` everywhere in the course. Every model has:
+
+- ``code_shape``: the shape of one code, ``(latent_dim,)`` or ``(channels, 7, 7)``;
+- ``decode(z) -> x_hat``: codes ``(N, *code_shape)`` to images. A generator is anything with ``decode`` and
+  ``code_shape`` (a VAE's decoder, a GAN's generator): its samples are ``decode(torch.randn(n, *code_shape))``;
+- ``encode(x) -> z``: images to the code the model would use deterministically. A VAE's ``encode`` returns its
+  posterior mean; the distribution itself, ``(mu, logvar)``, comes from a separate ``posterior(x)`` method;
+- ``forward(x) -> x_hat = decode(encode(x))``: the deterministic reconstruction, one tensor. So
+  ``reconstruction_errors``, ``evaluate`` with ``reconstruction_loss`` and the plots take every model unchanged.
+
+A loss that needs more than ``x_hat`` (a VAE's sampled code and KL term) calls these methods itself inside
+``loss_fn(model, batch)``; ``fit`` sees one model, one loss, one optimizer. A conditional model takes the label as
+a second argument, ``encode(x, y)`` and ``decode(z, y)``, and its loss passes it.
 """
 from __future__ import annotations
 
