@@ -1,13 +1,14 @@
 """aecourse: the helpers behind the course "Autoencoders, from linear to variational".
 
 The names most chapters need are here at the top level; the modules hold the rest:
-``data`` (MNIST), ``models``, ``losses``, ``train`` (the ``fit`` loop), ``metrics`` and ``plot``.
+``data`` (MNIST), ``models``, ``losses``, ``train`` (the ``fit`` loop), ``metrics``, ``plot``, ``yardstick`` (a shipped
+MNIST classifier and the scores for generated images built on it) and ``files`` (atomic writes).
 """
-from . import check, data, losses, metrics, models, plot, runtime, train
+from . import check, data, files, losses, metrics, models, plot, runtime, train, yardstick
 from .data import load_mnist
 from .runtime import budget, describe_device, get_device, glue, quick_mode, seed_everything
 from .train import History, fit
 
 __version__ = "0.1.0"
-__all__ = ["data", "losses", "metrics", "models", "plot", "runtime", "train", "load_mnist", "budget",
-           "describe_device", "get_device", "glue", "quick_mode", "seed_everything", "History", "fit"]
+__all__ = ["data", "files", "losses", "metrics", "models", "plot", "runtime", "train", "yardstick", "load_mnist",
+           "budget", "describe_device", "get_device", "glue", "quick_mode", "seed_everything", "History", "fit"]

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import aecourse
-from aecourse import check, data, files, losses, metrics, models, plot, runtime, train, validation
+from aecourse import check, data, files, losses, metrics, models, plot, runtime, train, validation, yardstick
 from aecourse.check import CheckFailed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -317,6 +317,22 @@ PROBES = [
     ("write_atomically folder", lambda: files.write_atomically(ROOT / "book", "x"), IsADirectoryError, "folder"),
     ("write_atomically no parent", lambda: files.write_atomically(ROOT / "no" / "such" / "f.txt", "x"),
      FileNotFoundError, "does not exist"),
+    # ---- the yardstick for generated images
+    ("yardstick confidence flat", lambda: yardstick.classifier_confidence(IMAGES.view(8, 784)), ValueError,
+     "flattened"),
+    ("yardstick confidence range", lambda: yardstick.classifier_confidence(IMAGES * 3), ValueError, "values in"),
+    ("yardstick features NaN", lambda: yardstick.classifier_features(with_nan(IMAGES)), ValueError, "values in"),
+    ("yardstick frechet 1-d", lambda: yardstick.frechet_distance(torch.zeros(5), torch.zeros(5, 2)), ValueError,
+     r"\(N, d\)"),
+    ("yardstick frechet widths", lambda: yardstick.frechet_distance(torch.rand(5, 2), torch.rand(5, 3)),
+     ValueError, "differ in width"),
+    ("yardstick frechet inf", lambda: yardstick.frechet_distance(with_nan(torch.rand(5, 2), math.inf),
+                                                                 torch.rand(5, 2)), ValueError, "NaN or inf"),
+    ("yardstick gaussian shapes", lambda: yardstick.gaussian_frechet_distance(torch.zeros(3), torch.eye(3),
+                                                                              torch.zeros(2), torch.eye(2)),
+     ValueError, "expected means"),
+    ("yardstick load missing", lambda: yardstick.load_classifier(path="/nonexistent/classifier.pt"),
+     FileNotFoundError, "ship with aecourse"),
     # ---- exercise checks: wrong argument, and the learner's typical mistakes named
     ("check called with result", lambda: check.squared_error_per_image(torch.zeros(5)), TypeError,
      "without parentheses"),
@@ -346,7 +362,7 @@ def test_the_table_covers_every_public_module():
     for name in ("load_mnist", "minibatches", "check_images", "MLP", "Conv", "decode", "reconstruction_error",
                  "kl", "fit", "evaluate", "reconstruction_errors", "pca", "high_frequency_share", "summarize",
                  "image_grid", "plot_history", "compare_images", "latent", "seed_everything", "glue",
-                 "write_atomically", "check"):
+                 "write_atomically", "check", "yardstick"):
         assert name in probed, name
 
 
