@@ -76,3 +76,24 @@ def minibatches(n: int, batch_size: int, *, shuffle: bool = True, generator: tor
     order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
     order = order.to(device)
     yield from order.split(batch_size)
+
+
+def random_shift(images: Tensor, pixels: int, generator: torch.Generator | None = None) -> Tensor:
+    """Each image of ``images`` ``(N, C, H, W)`` moved by its own random whole-pixel offset in ``[-pixels, pixels]``
+    along each axis (data augmentation); pixels moved in from outside are 0, MNIST's background. ``pixels=0``
+    returns ``images`` itself. Offsets come from ``generator`` (a CPU ``torch.Generator``) when given."""
+    if isinstance(pixels, bool) or not isinstance(pixels, int) or pixels < 0:
+        raise ValueError(f"pixels must be a non-negative int, got {pixels!r}")
+    if not isinstance(images, Tensor) or images.ndim != 4:
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ValueError(f"images must be a tensor of shape (N, C, H, W), got {shape}")
+    if pixels == 0:
+        return images
+    n, _, height, width = images.shape
+    padded = torch.nn.functional.pad(images, (pixels, pixels, pixels, pixels))
+    dy, dx = torch.randint(0, 2 * pixels + 1, (2, n, 1), generator=generator).to(images.device)
+    rows = dy + torch.arange(height, device=images.device)     # (N, H): the padded row that lands in each row
+    cols = dx + torch.arange(width, device=images.device)
+    batch = torch.arange(n, device=images.device)[:, None, None, None]
+    channel = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]

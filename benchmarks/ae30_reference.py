@@ -23,29 +23,15 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 import aecourse
+from aecourse.data import random_shift
 from aecourse.files import write_atomically
 from aecourse.losses import reconstruction_loss
 from aecourse.metrics import evaluate
 from aecourse.models import MLPAutoencoder, parameter_count
 
 PUBLISHED = 3.00   # Hinton & Salakhutdinov (2006), 784-1000-500-250-30, test squared error per image
-
-
-def random_shift(batch: torch.Tensor, pixels: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Each image of ``batch`` ``(N, 1, 28, 28)`` moved by its own random whole-pixel offset in
-    ``[-pixels, pixels]`` along each axis; pixels moved in from outside are 0 (MNIST's background)."""
-    if pixels == 0:
-        return batch
-    n, _, height, width = batch.shape
-    padded = F.pad(batch, (pixels, pixels, pixels, pixels))
-    dy, dx = torch.randint(0, 2 * pixels + 1, (2, n, 1), generator=generator, device=batch.device)
-    rows = dy + torch.arange(height, device=batch.device)          # (N, 28): which padded row lands in each row
-    cols = dx + torch.arange(width, device=batch.device)
-    return padded[torch.arange(n, device=batch.device)[:, None, None], 0, rows[:, :, None], cols[:, None, :]
-                  ].unsqueeze(1)
 
 
 def run(target: float = PUBLISHED, epochs: int = 60, device: str | None = None, seed: int = 0,

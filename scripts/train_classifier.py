@@ -20,17 +20,9 @@ import torch
 import torch.nn.functional as F
 
 import aecourse
+from aecourse.data import random_shift
 from aecourse.files import write_atomically
 from aecourse.yardstick import CLASSIFIER_PATH, DigitClassifier
-
-
-def random_shift(batch: torch.Tensor, pixels: int, generator: torch.Generator) -> torch.Tensor:
-    """Each image moved by its own whole-pixel offset in ``[-pixels, pixels]`` per axis, zeros moved in."""
-    n = len(batch)
-    padded = F.pad(batch, (pixels,) * 4)
-    dy, dx = torch.randint(0, 2 * pixels + 1, (2, n, 1), generator=generator)
-    rows, cols = dy + torch.arange(28), dx + torch.arange(28)
-    return padded[torch.arange(n)[:, None, None], 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
 
 
 def train(epochs: int, seed: int = 0) -> tuple[DigitClassifier, float]:

@@ -121,6 +121,8 @@ PROBES = [
     ("load_mnist path type", lambda: data.load_mnist("test", path=3), TypeError, "path must be a str"),
     ("load_mnist missing file", lambda: data.load_mnist("test", path="/nonexistent/mnist.npz"), FileNotFoundError,
      "MNIST data file not found"),
+    ("random_shift pixels", lambda: data.random_shift(IMAGES, -1), ValueError, "non-negative int"),
+    ("random_shift rank", lambda: data.random_shift(IMAGES[0], 1), ValueError, r"\(N, C, H, W\)"),
     ("minibatches n", lambda: list(data.minibatches(0, 4)), ValueError, "n must be a positive int"),
     ("minibatches batch_size float", lambda: list(data.minibatches(10, 2.5)), ValueError, "batch_size"),
     ("minibatches generator", lambda: list(data.minibatches(10, 2, generator=0)), TypeError, "torch.Generator"),

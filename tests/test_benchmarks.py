@@ -116,17 +116,3 @@ def test_reference_rows_read_saved_results(tmp_path, monkeypatch):
 def test_from_build_cache_says_when_there_is_no_build(tmp_path):
     with pytest.raises(FileNotFoundError, match="build"):
         book_runtime.from_build_cache(tmp_path / "nothing")
-
-
-def test_random_shift_moves_each_image_by_at_most_the_given_pixels():
-    reference = load("ae30_reference")
-    images = torch.zeros(200, 1, 28, 28)
-    images[:, 0, 10, 12] = 1.0
-    shifted = reference.random_shift(images, 2, torch.Generator().manual_seed(0))
-    rows, cols = (shifted[:, 0] == 1).nonzero()[:, 1:].T
-    assert shifted.sum() == 200 and set(rows.tolist()) == set(range(8, 13)) and set(cols.tolist()) == set(range(10, 15))
-    edge = torch.zeros(1, 1, 28, 28)
-    edge[..., 0, :] = 1.0   # a top row moved up falls off the image: zeros come in, nothing wraps around
-    assert all(reference.random_shift(edge, 1, torch.Generator().manual_seed(s)).sum() in (28, 27, 0)
-               for s in range(20))
-    assert reference.random_shift(images, 0) is images

@@ -100,3 +100,19 @@ def test_build_script_reproduces_file_from_arrays(tmp_path):
     digest = build.write_atomically(arrays, tmp_path / "mnist.npz")
     assert digest == MNIST_SHA256
     assert [p.name for p in tmp_path.iterdir()] == ["mnist.npz"]  # no temporary file left behind
+
+
+def test_random_shift_moves_each_image_by_at_most_the_given_pixels():
+    from aecourse.data import random_shift
+    images = torch.zeros(200, 1, 28, 28)
+    images[:, 0, 10, 12] = 1.0
+    shifted = random_shift(images, 2, torch.Generator().manual_seed(0))
+    rows, cols = (shifted[:, 0] == 1).nonzero()[:, 1:].T
+    assert shifted.sum() == 200 and set(rows.tolist()) == set(range(8, 13)) and set(cols.tolist()) == set(range(10, 15))
+    edge = torch.zeros(1, 1, 28, 28)
+    edge[..., 0, :] = 1.0   # a top row moved up falls off the image: zeros come in, nothing wraps around
+    assert all(random_shift(edge, 1, torch.Generator().manual_seed(s)).sum() in (28, 27, 0) for s in range(20))
+    assert random_shift(images, 0) is images
+    two_channels = torch.rand(3, 2, 5, 5)
+    moved = random_shift(two_channels, 1, torch.Generator().manual_seed(1))
+    assert moved.shape == two_channels.shape
