@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import Tensor, nn
 
-from .metrics import eval_mode
+from .metrics import eval_mode, model_device
 from .train import History
 from .validation import check_images, check_positive_int
 
@@ -150,10 +150,8 @@ def _check_decoder(model: object) -> None:
 
 def _decode(model: nn.Module, z: Tensor) -> Tensor:
     _check_decoder(model)
-    parameter = next(model.parameters(), None)
-    device = parameter.device if parameter is not None else torch.device("cpu")
     with eval_mode(model):
-        images = model.decode(z.to(device)).cpu()
+        images = model.decode(z.to(model_device(model))).cpu()
     if not bool(torch.isfinite(images).all()):
         raise FloatingPointError("the decoder returned NaN or inf for finite codes: its weights are not finite")
     return images

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from .data import minibatches
 from .losses import LossFn
-from .metrics import as_terms, eval_mode, evaluate
+from .metrics import as_terms, eval_mode, evaluate, model_dtype
 from .runtime import as_device, get_device
 from .validation import check_choice, check_images, check_model, check_positive_int
 
@@ -115,7 +115,7 @@ def fit(model: nn.Module, loss_fn: LossFn, train_images: Tensor, *, epochs: int,
         if val_images is None:
             raise ValueError("patience (early stopping) needs val_images to watch")
     device = get_device() if device is None else as_device(device)
-    dtype = next(p for p in model.parameters() if p.requires_grad).dtype
+    dtype = model_dtype(model)
     train_images = check_images(train_images, "train_images", dtype=dtype).to(device)
     if val_images is not None:
         val_images = check_images(val_images, "val_images", dtype=dtype).to(device)
