@@ -16,7 +16,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .losses import reconstruction_error
+from .losses import kl_divergence, reconstruction_error
 
 
 class CheckFailed(AssertionError):
@@ -326,3 +326,81 @@ def pixel_shuffle(fn: Callable[[Tensor, int], Tensor]) -> bool:
         if x.grad is None or not torch.equal(x.grad, torch.ones_like(x)):
             raise CheckFailed(f"{name}: every input value should reach the output exactly once (gradient of ones)")
     return _passed(name, "three shapes against nn.PixelShuffle, values and gradient")
+
+
+@_keeps_random_state
+def reparameterize(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+    """Check ``fn(mu, logvar)``: one sample ``z = mu + exp(logvar / 2) * eps`` per row, ``eps ~ N(0, I)`` drawn inside,
+    shape ``(N, latent_dim)``, with gradients reaching ``mu`` and ``logvar``."""
+    name = "reparameterize"
+    n, latent_dim = 20_000, 3
+    mu = torch.tensor([1.0, -2.0, 0.0]).repeat(n, 1).requires_grad_()
+    logvar = torch.log(torch.tensor([4.0, 0.25, 1.0])).repeat(n, 1).requires_grad_()
+    torch.manual_seed(0)
+    started, z = _started(name, lambda: fn(mu, logvar))
+    if not started:
+        return False
+    case = "mu = [1, -2, 0], sigma = [2, 0.5, 1], 20,000 rows"
+    z = _expect_tensor(name, case, z, (n, latent_dim))
+    if not z.requires_grad:
+        raise CheckFailed(f"{name}: z carries no gradient to mu and logvar. Sampling with torch.normal(mu, sigma) "
+                          "or detaching cuts the graph; draw eps = torch.randn_like(mu) and return mu + sigma * eps")
+    mean, std = z.detach().mean(0), z.detach().std(0)
+    if torch.allclose(std, torch.tensor([4.0, 0.25, 1.0]), rtol=0.05):
+        raise CheckFailed(f"{name}: the spread of z is the variance exp(logvar), not the standard deviation; "
+                          "sigma = exp(logvar / 2) = exp(0.5 * logvar)")
+    if torch.allclose(std, torch.log(torch.tensor([4.0, 0.25, 1.0])).abs(), rtol=0.05, atol=0.05):
+        raise CheckFailed(f"{name}: you used logvar itself as the standard deviation; sigma = exp(0.5 * logvar)")
+    if float(std.max()) < 1e-6:
+        if torch.allclose(z.detach()[0], mu.detach()[0]):
+            raise CheckFailed(f"{name}: z has no randomness (every row equals mu); add sigma * eps with "
+                              "eps = torch.randn_like(mu)")
+        raise CheckFailed(f"{name}: every row got the same noise; draw eps with the shape of mu "
+                          "(torch.randn_like(mu)), one independent draw per image and dimension")
+    _expect_close(f"{name} mean over rows", case, mean, torch.tensor([1.0, -2.0, 0.0]), rtol=0, atol=0.06)
+    _expect_close(f"{name} standard deviation over rows", case, std, torch.tensor([2.0, 0.5, 1.0]), rtol=0.05)
+    eps = (z.detach() - mu.detach()) / torch.exp(0.5 * logvar.detach())
+    z.sum().backward()
+    if mu.grad is None or logvar.grad is None or not (mu.grad.any() and logvar.grad.any()):
+        raise CheckFailed(f"{name}: no gradient reaches mu or logvar through z (torch.normal and .sample() draw "
+                          "without one); write the sample as mu + sigma * eps with eps = torch.randn_like(mu)")
+    _expect_close(f"{name} gradient dz/dmu", case, mu.grad[:5], torch.ones(5, latent_dim))
+    _expect_close(f"{name} gradient dz/dlogvar", case, logvar.grad[:5],
+                  0.5 * torch.exp(0.5 * logvar.detach()[:5]) * eps[:5], rtol=1e-3, atol=1e-4)
+    return _passed(name, "shape, mean and spread of z, fresh noise per row, gradients to mu and logvar")
+
+
+@_keeps_random_state
+def gaussian_kl(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+    """Check ``fn(mu, logvar)``: ``KL(N(mu, diag(exp(logvar))) || N(0, I))`` of each row, summed over latent
+    dimensions, shape ``(N,)``."""
+    name = "gaussian_kl"
+    generator = torch.Generator().manual_seed(0)
+    mu = torch.randn(6, 4, generator=generator)
+    logvar = torch.randn(6, 4, generator=generator).requires_grad_()
+    started, result = _started(name, lambda: fn(mu, logvar))
+    if not started:
+        return False
+    case = "mu, logvar of shape (6, 4)"
+    if isinstance(result, Tensor) and result.ndim == 0:
+        raise CheckFailed(f"{name}({case}) returned one number: keep one KL per image (sum over dim=1 only); "
+                          "the loss averages over images later")
+    result = _expect_tensor(name, case, result, (6,))
+    expected = kl_divergence(mu, logvar.detach())
+    got = result.detach()
+    hints = [(expected / 4, "you averaged over the latent dimensions; the KL of a diagonal Gaussian is a sum over "
+                            "them (sum over dim=1)"),
+             (-expected, "the sign is flipped: a KL divergence is never negative"),
+             (2 * expected, "you forgot the factor 1/2"),
+             (0.5 * (mu.square() + logvar.detach().exp().square() - 1 - 2 * logvar.detach()).sum(1),
+              "you treated logvar as log sigma; it is log sigma^2, so sigma^2 = exp(logvar)")]
+    for wrong, message in hints:
+        if torch.allclose(got, wrong, rtol=1e-4, atol=1e-5):
+            raise CheckFailed(f"{name}: {message}")
+    _expect_close(name, case, got, expected)
+    _expect_close(name, "mu = 0, logvar = 0", fn(torch.zeros(3, 4), torch.zeros(3, 4)), torch.zeros(3))
+    if not result.requires_grad:
+        raise CheckFailed(f"{name}: the result carries no gradient to logvar; use torch operations only")
+    result.sum().backward()
+    _expect_close(f"{name} gradient d/dlogvar", case, logvar.grad, 0.5 * (logvar.detach().exp() - 1))
+    return _passed(name, "shape, values, zero at the prior, sum over latent dimensions, gradient")

@@ -94,6 +94,11 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
 
     Closed form: 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar). It is 0 exactly when mu = 0 and logvar = 0.
     """
+    _check_gaussian(mu, logvar)
+    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(dim=1)
+
+
+def _check_gaussian(mu: object, logvar: object) -> None:
     for name, value in (("mu", mu), ("logvar", logvar)):
         if not isinstance(value, Tensor) or not value.is_floating_point():
             what = value.dtype if isinstance(value, Tensor) else type(value).__name__
@@ -102,4 +107,55 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
         raise ValueError(f"mu and logvar must be batches (N, latent_dim), got shape {tuple(mu.shape)}")
     if mu.shape != logvar.shape:
         raise ValueError(f"mu {tuple(mu.shape)} and logvar {tuple(logvar.shape)} must have the same shape")
-    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(dim=1)
+
+
+def reparameterize(mu: Tensor, logvar: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    """One sample ``z = mu + sigma * eps`` of ``N(mu, diag(sigma^2))`` per row, ``sigma = exp(logvar / 2)``,
+    ``eps ~ N(0, I)``: the noise is an input, so gradients reach ``mu`` and ``logvar`` through ``z``.
+    ``mu`` and ``logvar`` are ``(N, latent_dim)``; so is ``z``."""
+    _check_gaussian(mu, logvar)
+    eps = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def _check_vae(model: nn.Module) -> None:
+    missing = [name for name in ("posterior", "decode_logits") if not callable(getattr(model, name, None))]
+    if missing:
+        raise TypeError(f"a VAE loss needs a model with posterior(x) -> (mu, logvar) and decode_logits(z) "
+                        f"(the contract in aecourse.models); {type(model).__name__} has no {' or '.join(missing)}")
+
+
+def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
+    """``-log p(x | z)`` per image ``(N,)`` for a decoder that outputs Bernoulli logits of the same shape as ``x``:
+    the binary cross-entropy summed over pixels, computed from the logits (exact where ``log(sigmoid)`` would
+    underflow). ``x`` in ``[0, 1]``: binary images give a likelihood; grey ones the usual cross-entropy."""
+    _check_pair(logits, x, "bce")
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(dim=1)
+
+
+def vae_loss(beta: float = 1.0, *, binarize: bool = False) -> LossFn:
+    """A ``loss_fn(model, batch)`` for :func:`aecourse.fit`: the negative ELBO with the KL term weighted by ``beta``.
+
+    Per image: ``-log p(x | z) + beta * KL(q(z | x) || N(0, I))``, with one ``z = mu + sigma * eps`` drawn per image,
+    the first term summed over pixels (:func:`bernoulli_nll`) and the second over latent dimensions
+    (:func:`kl_divergence`); the loss is their mean over the batch, and the dict also carries both terms.
+    ``binarize=True`` draws fresh binary images ``x ~ Bernoulli(batch)`` at every step (dynamic binarization).
+    The model needs ``posterior(x) -> (mu, logvar)`` and ``decode_logits(z)`` (see :mod:`aecourse.models`).
+    """
+    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (0 <= beta < math.inf):
+        raise ValueError(f"beta must be a non-negative number, got {beta!r}")
+    if not isinstance(binarize, bool):
+        raise TypeError(f"binarize must be True or False, got {binarize!r}")
+
+    def loss_fn(model: nn.Module, batch: Tensor) -> dict[str, Tensor]:
+        _check_vae(model)
+        x = torch.bernoulli(batch) if binarize else batch
+        mu, logvar = model.posterior(x)
+        z = reparameterize(mu, logvar)
+        reconstruction = bernoulli_nll(model.decode_logits(z), x)
+        kl = kl_divergence(mu, logvar)
+        return {"loss": (reconstruction + beta * kl).mean(), "reconstruction": reconstruction.mean(),
+                "kl": kl.mean()}
+
+    loss_fn.__name__ = f"vae_loss_beta_{beta:g}"
+    return loss_fn

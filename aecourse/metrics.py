@@ -86,6 +86,28 @@ def reconstruction_errors(model: nn.Module, images: Tensor, kind: str = "mse", *
     return errors
 
 
+def latent_activity(model: nn.Module, images: Tensor, *, batch_size: int = 1000) -> Tensor:
+    """How much each latent unit's posterior mean moves with the input: ``Var_x(E_q[z_i | x])``, ``(latent_dim,)``.
+
+    Burda et al. (2015) call unit ``i`` *active* when this exceeds 0.01: an inactive unit's posterior is the same
+    for every image, so the decoder cannot learn anything from it. ``model`` has ``posterior(x) -> (mu, logvar)``;
+    ``images`` are ``(N, 1, 28, 28)`` in ``[0, 1]`` with ``N >= 2``.
+    """
+    check_model(model, trainable=False)
+    if not callable(getattr(model, "posterior", None)):
+        raise TypeError(f"latent_activity needs a model with posterior(x) -> (mu, logvar); "
+                        f"{type(model).__name__} has none")
+    check_images(images, dtype=model_dtype(model))
+    if len(images) < 2:
+        raise ValueError("latent_activity needs at least 2 images to measure a variance")
+    with eval_mode(model):
+        means = torch.cat([model.posterior(batch)[0].flatten(1).double()
+                           for batch in _batches(images, batch_size, model_device(model))])
+    if not bool(torch.isfinite(means).all()):
+        raise FloatingPointError("latent_activity: the posterior means hold NaN or inf")
+    return means.var(dim=0).float().cpu()
+
+
 def as_terms(output: Tensor | dict[str, Tensor], expected: Iterable[str] | None = None) -> dict[str, Tensor]:
     """Normalise what a ``loss_fn`` returns to a dict with a scalar ``"loss"`` entry, or say what is wrong.
 

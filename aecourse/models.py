@@ -7,6 +7,9 @@ Images are ``(N, 1, 28, 28)`` with values in ``[0, 1]`` everywhere in the course
   ``code_shape`` (a VAE's decoder, a GAN's generator): its samples are ``decode(torch.randn(n, *code_shape))``;
 - ``encode(x) -> z``: images to the code the model would use deterministically. A VAE's ``encode`` returns its
   posterior mean; the distribution itself, ``(mu, logvar)``, comes from a separate ``posterior(x)`` method;
+- a VAE whose decoder is Bernoulli also has ``decode_logits(z)``, with ``decode(z) = sigmoid(decode_logits(z))``: its
+  loss (:func:`aecourse.losses.vae_loss`) and likelihood (:mod:`aecourse.likelihood`) work from the logits, which
+  stay exact where ``log(sigmoid(.))`` would underflow;
 - ``forward(x) -> x_hat = decode(encode(x))``: the deterministic reconstruction, one tensor. So
   ``reconstruction_errors``, ``evaluate`` with ``reconstruction_loss`` and the plots take every model unchanged.
 

@@ -18,7 +18,8 @@ import torch
 from torch import nn
 
 import aecourse
-from aecourse import check, data, files, losses, metrics, models, plot, runtime, train, validation, yardstick
+from aecourse import (check, data, files, likelihood, losses, metrics, models, plot, runtime, train, validation,
+                      yardstick)
 from aecourse.check import CheckFailed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,24 @@ def fit(**kwargs):
     arguments.update(kwargs)
     model = arguments.pop("model") if "model" in arguments else mlp()
     return train.fit(model, arguments.pop("loss_fn"), arguments.pop("train_images"), **arguments)
+
+
+class TinyVAE(nn.Module):
+    code_shape = (2,)
+
+    def __init__(self):
+        super().__init__()
+        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(784, 4))
+        self.decoder = nn.Sequential(nn.Linear(2, 784), nn.Unflatten(1, (1, 28, 28)))
+
+    def posterior(self, x):
+        return self.encoder(x).chunk(2, dim=1)
+
+    def decode_logits(self, z):
+        return self.decoder(z)
+
+
+BINARY = torch.bernoulli(IMAGES, generator=torch.Generator().manual_seed(0))
 
 
 def loss_nan_on_second_batch():
@@ -193,6 +212,39 @@ PROBES = [
      "same shape"),
     ("kl not tensors", lambda: losses.kl_divergence([0.0], [0.0]), TypeError, "mu must be"),
     ("kl unbatched", lambda: losses.kl_divergence(torch.zeros(2), torch.zeros(2)), ValueError, "batches"),
+    ("reparameterize shapes", lambda: losses.reparameterize(torch.zeros(4, 2), torch.zeros(4, 3)), ValueError,
+     "same shape"),
+    ("reparameterize ints", lambda: losses.reparameterize(torch.zeros(4, 2, dtype=torch.long),
+                                                          torch.zeros(4, 2)), TypeError, "floating-point"),
+    ("bernoulli_nll shapes", lambda: losses.bernoulli_nll(torch.zeros(4, 784), IMAGES[:4]), ValueError,
+     "does not match"),
+    ("vae_loss beta negative", lambda: losses.vae_loss(beta=-1), ValueError, "non-negative"),
+    ("vae_loss beta string", lambda: losses.vae_loss(beta="1"), ValueError, "non-negative"),
+    ("vae_loss binarize string", lambda: losses.vae_loss(binarize="dynamic"), TypeError, "True or False"),
+    ("vae_loss on a plain autoencoder", lambda: losses.vae_loss()(mlp(), IMAGES), TypeError,
+     "posterior"),
+    ("likelihood binarize flat", lambda: likelihood.dynamic_binarize(IMAGES.view(8, 784)), ValueError,
+     "view"),
+    ("likelihood grey images", lambda: likelihood.importance_sampled_nll(TinyVAE(), IMAGES), ValueError,
+     "binary images"),
+    ("likelihood ks int", lambda: likelihood.importance_sampled_nll(TinyVAE(), BINARY, ks=100), TypeError,
+     "sequence"),
+    ("likelihood ks not dividing", lambda: likelihood.importance_sampled_nll(TinyVAE(), BINARY, ks=(3, 10)),
+     ValueError, "divide"),
+    ("likelihood ks zero", lambda: likelihood.importance_sampled_nll(TinyVAE(), BINARY, ks=(0, 10)),
+     ValueError, "positive int"),
+    ("likelihood plain autoencoder", lambda: likelihood.importance_sampled_nll(mlp(), BINARY), TypeError,
+     "decode_logits"),
+    ("likelihood NaN weights", lambda: likelihood.importance_sampled_nll(
+        TinyVAE().requires_grad_(False).apply(lambda m: m.bias.fill_(math.nan) if isinstance(m, nn.Linear)
+                                              else None), BINARY, ks=(1, 2)), FloatingPointError, "not finite"),
+    ("likelihood weights k zero", lambda: likelihood.log_importance_weights(TinyVAE(), BINARY, 0), ValueError,
+     "positive int"),
+    ("likelihood elbo grey", lambda: likelihood.elbo_terms(TinyVAE(), IMAGES), ValueError, "binary"),
+    ("latent_activity plain autoencoder", lambda: metrics.latent_activity(mlp(), IMAGES), TypeError,
+     "posterior"),
+    ("latent_activity one image", lambda: metrics.latent_activity(TinyVAE(), IMAGES[:1]), ValueError,
+     "at least 2"),
     # ---- fit: arguments
     ("fit model class", lambda: fit(model=models.MLPAutoencoder), TypeError, "build an instance"),
     ("fit model None", lambda: fit(model=None), TypeError, "nn.Module"),
@@ -346,6 +398,10 @@ PROBES = [
     ("check returns float", lambda: check.squared_error_per_image(returns_a_float), CheckFailed,
      "should return a torch.Tensor"),
     ("check bce returns float", lambda: check.bce_per_image(returns_a_float), CheckFailed, "torch.Tensor"),
+    ("check reparameterize with a tensor", lambda: check.reparameterize(torch.zeros(3)), TypeError,
+     "without parentheses"),
+    ("check gaussian_kl returns float", lambda: check.gaussian_kl(lambda mu, logvar: 0.0), CheckFailed,
+     "torch.Tensor"),
 ]
 
 
@@ -364,7 +420,8 @@ def test_the_table_covers_every_public_module():
     for name in ("load_mnist", "minibatches", "check_images", "MLP", "Conv", "decode", "reconstruction_error",
                  "kl", "fit", "evaluate", "reconstruction_errors", "pca", "high_frequency_share", "summarize",
                  "image_grid", "plot_history", "compare_images", "latent", "seed_everything", "glue",
-                 "write_atomically", "check", "yardstick"):
+                 "write_atomically", "check", "yardstick", "likelihood", "reparameterize", "bernoulli_nll",
+                 "vae_loss", "latent_activity"):
         assert name in probed, name
 
 

@@ -187,3 +187,33 @@ def test_checks_leave_the_learners_random_state_alone():
     check.decoder(good_decoder)
     check.tied_autoencoder(Tied)
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_reparameterize():
+    assert check.reparameterize(lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn_like(mu)) is True
+    assert check.reparameterize(stub) is False
+    wrong = [(lambda mu, lv: mu + torch.exp(lv) * torch.randn_like(mu), "variance"),
+             (lambda mu, lv: mu + lv * torch.randn_like(mu), "logvar itself"),
+             (lambda mu, lv: torch.normal(mu, torch.exp(0.5 * lv)), "no gradient reaches"),
+             (lambda mu, lv: torch.distributions.Normal(mu, torch.exp(0.5 * lv)).sample(), "carries no gradient"),
+             (lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.randn(mu.shape[1]), "same noise"),
+             (lambda mu, lv: mu + 0 * lv, "no randomness"),
+             (lambda mu, lv: mu + torch.exp(0.5 * lv) * torch.rand_like(mu), "mean over rows")]
+    for fn, message in wrong:
+        with pytest.raises(CheckFailed, match=message):
+            check.reparameterize(fn)
+
+
+def test_gaussian_kl():
+    assert check.gaussian_kl(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(1)) is True
+    assert check.gaussian_kl(stub) is False
+    wrong = [(lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).mean(1), "averaged over the latent"),
+             (lambda mu, lv: -0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(1), "sign"),
+             (lambda mu, lv: (mu ** 2 + lv.exp() - 1 - lv).sum(1), "factor 1/2"),
+             (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(), "one number"),
+             (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() ** 2 - 1 - 2 * lv).sum(1), "log sigma"),
+             (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - 1 - lv).sum(1).detach(), "no gradient"),
+             (lambda mu, lv: 0.5 * (mu ** 2 + lv.exp() - lv).sum(1), "expected")]
+    for fn, message in wrong:
+        with pytest.raises(CheckFailed, match=message):
+            check.gaussian_kl(fn)

@@ -123,3 +123,23 @@ def test_summarize_rejects_what_it_cannot_summarize(values, message):
     from aecourse.metrics import summarize
     with pytest.raises(ValueError, match=message):
         summarize(values)
+
+
+def test_latent_activity_is_the_variance_of_the_posterior_means():
+    from aecourse.metrics import latent_activity
+
+    class Fixed(torch.nn.Module):
+        """mu_0 = mean brightness * 10 (moves with the image), mu_1 = 3 (never moves)."""
+        def __init__(self):
+            super().__init__()
+            self.scale = torch.nn.Parameter(torch.tensor(10.0))
+
+        def posterior(self, x):
+            mean = x.mean(dim=(1, 2, 3))
+            mu = torch.stack([self.scale * mean, torch.full_like(mean, 3.0)], dim=1)
+            return mu, torch.zeros_like(mu)
+
+    images = torch.rand(50, 1, 28, 28)
+    activity = latent_activity(Fixed(), images, batch_size=7)
+    expected = (10 * images.mean(dim=(1, 2, 3))).double().var().float()
+    torch.testing.assert_close(activity, torch.stack([expected, torch.tensor(0.0)]))
