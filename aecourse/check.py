@@ -343,8 +343,8 @@ def reparameterize(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     case = "mu = [1, -2, 0], sigma = [2, 0.5, 1], 20,000 rows"
     z = _expect_tensor(name, case, z, (n, latent_dim))
     if not z.requires_grad:
-        raise CheckFailed(f"{name}: z carries no gradient to mu and logvar. Sampling with torch.normal(mu, sigma) "
-                          "or detaching cuts the graph; draw eps = torch.randn_like(mu) and return mu + sigma * eps")
+        raise CheckFailed(f"{name}: z carries no gradient to mu and logvar. A distribution's .sample() or a "
+                          ".detach() cuts the graph; draw eps = torch.randn_like(mu) and return mu + sigma * eps")
     mean, std = z.detach().mean(0), z.detach().std(0)
     if torch.allclose(std, torch.tensor([4.0, 0.25, 1.0]), rtol=0.05):
         raise CheckFailed(f"{name}: the spread of z is the variance exp(logvar), not the standard deviation; "

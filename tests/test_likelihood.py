@@ -58,7 +58,7 @@ def test_many_samples_recover_the_exact_likelihood(setting):
     torch.testing.assert_close(estimates[20_000], exact_nll, atol=0.02, rtol=0)
 
 
-def test_estimates_fall_with_k_and_stay_above_the_exact_nll(setting):
+def test_estimates_from_the_same_draws_fall_with_k_and_stay_above_the_exact_nll(setting):
     _, _, estimates, exact_nll = setting
     ks = sorted(estimates)
     for smaller, larger in zip(ks, ks[1:]):
@@ -104,3 +104,17 @@ def test_dynamic_binarization_keeps_grey_levels_on_average():
     binary = likelihood.dynamic_binarize(grey, generator=torch.Generator().manual_seed(0))
     assert set(binary.unique().tolist()) == {0.0, 1.0}
     assert binary.mean().item() == pytest.approx(0.3, abs=0.002)
+
+
+def test_independent_draws_fall_with_k():
+    """Estimates for different k from the same draws are ordered by construction (a group's logmeanexp is at least
+    the mean of its parts' logs); from independent pools of draws the order is what the theory predicts."""
+    model = OneDimensionalVAE()
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        x = torch.bernoulli(torch.sigmoid(model.decode_logits(torch.randn(6, 1, generator=generator,
+                                                                          dtype=torch.float64))), generator=generator)
+    means = [likelihood.importance_sampled_nll(model, x, ks=(k, 4000), generator=torch.Generator().manual_seed(k))[k]
+             .mean().item() for k in (1, 4, 40)]
+    exact = -exact_log_likelihood(model, x).mean().item()
+    assert means[0] > means[1] > means[2] > exact - 0.01
