@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .losses import _check_vae, bernoulli_nll, kl_divergence
+from .losses import _check_vae, bernoulli_nll, kl_divergence, reparameterize
 from .metrics import eval_mode, model_device
 from .validation import check_images, check_model, check_positive_int
 
@@ -118,8 +118,7 @@ def elbo_terms(model: nn.Module, x: Tensor, *, generator: torch.Generator | None
         for batch in x.split(batch_size):
             batch = batch.to(device)
             mu, logvar = model.posterior(batch)
-            z = mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator, dtype=mu.dtype,
-                                                          device=mu.device)
+            z = reparameterize(mu, logvar, generator)
             reconstruction.append(bernoulli_nll(model.decode_logits(z), batch).double().cpu())
             kl.append(kl_divergence(mu, logvar).double().cpu())
     rec, kl_ = torch.cat(reconstruction).mean().item(), torch.cat(kl).mean().item()
