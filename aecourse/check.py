@@ -404,3 +404,86 @@ def gaussian_kl(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     result.sum().backward()
     _expect_close(f"{name} gradient d/dlogvar", case, logvar.grad, 0.5 * (logvar.detach().exp() - 1))
     return _passed(name, "shape, values, zero at the prior, sum over latent dimensions, gradient")
+
+
+@_keeps_random_state
+def free_bits_kl(fn: Callable[[Tensor, Tensor, float], Tensor]) -> bool:
+    """Check ``fn(mu, logvar, free_nats)``: the free-bits KL term of a batch, one number,
+    ``sum_j max(free_nats, mean_n KL_nj)``, where ``KL_nj`` is image ``n``'s KL in latent dimension ``j``."""
+    name = "free_bits_kl"
+    generator = torch.Generator().manual_seed(0)
+    # dimension 0 carries much information, dimension 1 some, dimensions 2 and 3 almost none
+    scale = torch.tensor([2.0, 0.6, 0.05, 0.02])
+    mu = (torch.randn(8, 4, generator=generator) * scale).requires_grad_()
+    logvar = (torch.randn(8, 4, generator=generator) * scale * 0.3).requires_grad_()
+    free_nats = 0.25
+    started, result = _started(name, lambda: fn(mu, logvar, free_nats))
+    if not started:
+        return False
+    case = "mu, logvar of shape (8, 4), free_nats = 0.25"
+    kl_nj = 0.5 * (mu.detach().square() + logvar.detach().exp() - 1 - logvar.detach())   # (8, 4)
+    expected = kl_nj.mean(0).clamp(min=free_nats).sum()
+    if isinstance(result, Tensor) and result.ndim == 1:
+        hint = (" (one per latent dimension: sum them)" if result.numel() == 4 else
+                " (one per image: free bits average each dimension's KL over the batch before the floor)")
+        raise CheckFailed(f"{name}({case}) should return one number, got shape {tuple(result.shape)}{hint}")
+    result = _expect_tensor(name, case, result, ())
+    got = result.detach()
+    hints = [(kl_nj.clamp(min=free_nats).sum(1).mean(),
+              "you applied the floor to each image's KL; free bits floor each dimension's KL averaged over the batch "
+              "(mean over dim=0 first, then clamp(min=free_nats), then sum)"),
+             (kl_nj.mean(0).clamp(max=free_nats).sum(), "max and min are swapped: the floor is max(free_nats, KL_j)"),
+             ((kl_nj.mean(0) - free_nats).clamp(min=0).sum(),
+              "that is the hinge max(0, KL_j - free_nats): the same gradient, but free bits charge "
+              "max(free_nats, KL_j), free_nats more per dimension, so the loss still counts the floor"),
+             (kl_nj.sum(1).mean(), "the floor per latent dimension is missing (a floor on the total KL does nothing "
+                                   "here): clamp each dimension's batch-mean KL at free_nats, then sum")]
+    for wrong, message in hints:
+        if torch.allclose(got, wrong, rtol=1e-4, atol=1e-5) and not torch.allclose(expected, wrong):
+            raise CheckFailed(f"{name}: {message}")
+    _expect_close(name, case, got, expected)
+    if not result.requires_grad:
+        raise CheckFailed(f"{name}: the result carries no gradient to mu; use torch operations only")
+    result.backward()
+    below = kl_nj.mean(0) < free_nats
+    if mu.grad is None or bool(mu.grad[:, below].abs().max() > 0):
+        raise CheckFailed(f"{name}: dimensions whose batch-mean KL is below free_nats must get no gradient "
+                          "(that is what makes their first free_nats free)")
+    if not bool(mu.grad[:, ~below].abs().max() > 0):
+        raise CheckFailed(f"{name}: dimensions above free_nats must get the KL's gradient")
+    return _passed(name, "value, the floor per dimension on the batch mean, no gradient below the floor")
+
+
+@_keeps_random_state
+def slerp(fn: Callable[[Tensor, Tensor, float], Tensor]) -> bool:
+    """Check ``fn(z_a, z_b, t)``: spherical interpolation between the rows of ``z_a`` and ``z_b`` ``(N, latent_dim)``,
+    ``sin((1-t) W) / sin W * z_a + sin(t W) / sin W * z_b`` with ``cos W`` the cosine between the two rows."""
+    name = "slerp"
+    generator = torch.Generator().manual_seed(0)
+    z_a, z_b = torch.randn(2, 5, 16, generator=generator)
+    started, result = _started(name, lambda: fn(z_a, z_b, 0.5))
+    if not started:
+        return False
+    case = "z_a, z_b of shape (5, 16), t = 0.5"
+    result = _expect_tensor(name, case, result, (5, 16))
+    cos_w = torch.nn.functional.cosine_similarity(z_a, z_b, dim=1).unsqueeze(1)
+    w = torch.acos(cos_w)
+    expected = (torch.sin(0.5 * w) * z_a + torch.sin(0.5 * w) * z_b) / torch.sin(w)
+    if torch.allclose(result, (z_a + z_b) / 2, atol=1e-5):
+        raise CheckFailed(f"{name}({case}) returned the straight line's midpoint; slerp weights the two codes by "
+                          "sin((1 - t) W) / sin W and sin(t W) / sin W")
+    if torch.allclose(result, (0.5 * z_a + 0.5 * z_b) / torch.sin(w), atol=1e-5):
+        raise CheckFailed(f"{name}: the weights need sin() of the angle: sin((1 - t) W) and sin(t W), not (1 - t) "
+                          "and t")
+    one_angle = torch.acos(torch.nn.functional.cosine_similarity(z_a.flatten(), z_b.flatten(), dim=0))
+    if torch.allclose(result, (torch.sin(0.5 * one_angle) * (z_a + z_b)) / torch.sin(one_angle), atol=1e-5):
+        raise CheckFailed(f"{name}: you used one angle for the whole batch; compute the angle W between each pair of "
+                          "rows (cosine_similarity along dim=1)")
+    _expect_close(name, case, result, expected)
+    for t, end, which in ((0.0, z_a, "z_a"), (1.0, z_b, "z_b")):
+        _expect_close(name, f"t = {t:g} (should return {which})", fn(z_a, z_b, t), end, atol=1e-4)
+    # equal norms stay equal along the path
+    unit_a, unit_b = z_a / z_a.norm(dim=1, keepdim=True), z_b / z_b.norm(dim=1, keepdim=True)
+    _expect_close(f"{name} norm", "two unit vectors, t = 0.3", fn(unit_a, unit_b, 0.3).norm(dim=1), torch.ones(5),
+                  atol=1e-4)
+    return _passed(name, "values, both ends, one angle per row, norm kept between codes of equal norm")

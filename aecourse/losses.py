@@ -98,6 +98,20 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
     return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(dim=1)
 
 
+def free_bits_kl(mu: Tensor, logvar: Tensor, free_nats: float) -> Tensor:
+    """The free-bits KL term of a batch (Kingma et al. 2016, one group per latent dimension), a scalar:
+    ``sum_j max(free_nats, mean_n KL_nj)``, with ``KL_nj`` image ``n``'s KL in dimension ``j``.
+
+    Each dimension is charged at least ``free_nats`` whatever it carries, and only its batch-mean KL above the floor
+    has a gradient, so no dimension gains by falling silent. ``mu`` and ``logvar`` are ``(N, latent_dim)``.
+    """
+    _check_gaussian(mu, logvar)
+    if isinstance(free_nats, bool) or not isinstance(free_nats, (int, float)) or not 0 <= free_nats < math.inf:
+        raise ValueError(f"free_nats must be a non-negative number of nats, got {free_nats!r}")
+    kl_per_dimension = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1)   # (N, latent_dim)
+    return kl_per_dimension.mean(dim=0).clamp(min=free_nats).sum()
+
+
 def _check_gaussian(mu: object, logvar: object) -> None:
     for name, value in (("mu", mu), ("logvar", logvar)):
         if not isinstance(value, Tensor) or not value.is_floating_point():

@@ -219,3 +219,79 @@ class ConvAutoencoder(Autoencoder):
         ]
         self.encoder = nn.Sequential(*encoder)
         self.decoder = nn.Sequential(*decoder)
+
+
+class VariationalAutoencoder(nn.Module):
+    """A Gaussian encoder and a Bernoulli decoder under the course's contract (module docstring).
+
+    Subclasses build ``self.encoder``, whose output ``(N, 2 * latent_dim)`` holds ``mu`` and ``logvar`` side by side,
+    and ``self.decoder``, which maps codes ``(N, latent_dim)`` to logits ``(N, 1, 28, 28)``.
+    """
+
+    encoder: nn.Module
+    decoder: nn.Module
+    code_shape: tuple[int, ...]
+
+    def posterior(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(N, 1, 28, 28)`` images to the mean and log-variance ``(N, latent_dim)`` of ``q(z | x)``."""
+        _check_input(x, "images", IMAGE_SHAPE, "of MNIST images", self)
+        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        return mu, logvar
+
+    def encode(self, x: Tensor) -> Tensor:
+        """The posterior mean ``(N, latent_dim)``: the code the model would use deterministically."""
+        return self.posterior(x)[0]
+
+    def decode_logits(self, z: Tensor) -> Tensor:
+        """Codes ``(N, latent_dim)`` to Bernoulli logits ``(N, 1, 28, 28)``."""
+        _check_input(z, "codes", self.code_shape, f"for this {type(self).__name__}", self)
+        return self.decoder(z)
+
+    def decode(self, z: Tensor) -> Tensor:
+        """Codes ``(N, latent_dim)`` to images ``(N, 1, 28, 28)`` in ``[0, 1]``, the mean of ``p(x | z)``."""
+        return torch.sigmoid(self.decode_logits(z))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.decode(self.encode(x))
+
+
+class MLPVAE(VariationalAutoencoder):
+    """784 -> hidden -> (mu, logvar) of a latent_dim Gaussian; latent_dim -> hidden -> 784 Bernoulli logits.
+
+    The variational autoencoders chapter writes it out layer by layer; ``tests/test_chapter_models.py`` keeps the
+    two the same function.
+    """
+
+    def __init__(self, latent_dim: int = 16, hidden: int = 256) -> None:
+        super().__init__()
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        check_positive_int(hidden, "hidden")
+        self.code_shape = (latent_dim,)
+        self.encoder = nn.Sequential(
+            nn.Flatten(), nn.Linear(IMAGE_PIXELS, hidden), nn.ReLU(), nn.Linear(hidden, 2 * latent_dim))
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, IMAGE_PIXELS), nn.Unflatten(1, IMAGE_SHAPE))
+
+
+class ConvVAE(VariationalAutoencoder):
+    """Strided 4x4 convolutions 1x28x28 -> c1x14x14 -> c2x7x7 -> (mu, logvar); transposed convolutions back.
+
+    Kernels of 4 with stride 2 overlap evenly, so the decoder draws no checkerboard.
+    """
+
+    def __init__(self, latent_dim: int = 32, channels: tuple[int, int] = (32, 64)) -> None:
+        super().__init__()
+        self.latent_dim = check_positive_int(latent_dim, "latent_dim")
+        channels = check_sequence_of_positive_ints(channels, "channels")
+        if len(channels) != 2:
+            raise ValueError(f"channels must be two ints (after the first and second conv), got {channels!r}")
+        c1, c2 = channels
+        self.code_shape = (latent_dim,)
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, c1, kernel_size=4, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(c1, c2, kernel_size=4, stride=2, padding=1), nn.ReLU(),
+            nn.Flatten(), nn.Linear(c2 * 7 * 7, 2 * latent_dim))
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim, c2 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (c2, 7, 7)),
+            nn.ConvTranspose2d(c2, c1, kernel_size=4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(c1, 1, kernel_size=4, stride=2, padding=1))

@@ -54,6 +54,25 @@ def test_a_broken_claim_fails_the_build_loudly(tmp_path):
     assert "build succeeded" not in log
 
 
+def test_markdown_tables_printed_by_code_render_as_tables(tmp_path):
+    """Chapters show result tables with ``display(Markdown(...))``: they must become HTML tables, not pipe text."""
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    (tmp_path / "references.bib").write_text("")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/table\n")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "table.md").write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n# A table\n\n"
+        "```{code-cell} ipython3\nfrom IPython.display import Markdown, display\n"
+        "display(Markdown('| model | error |\\n|---|---|\\n| plain | 27.31 |'))\n```\n")
+    result = subprocess.run([JUPYTER_BOOK, "build", str(tmp_path), *STRICT], capture_output=True, text=True,
+                            env=full_mode_env())
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    page = (tmp_path / "_build" / "html" / "book" / "table.html").read_text()
+    assert "<table" in page and re.search(r"<td>(<p>)?27.31(</p>)?</td>", page)
+    assert "|---|" not in re.sub(r"<pre>.*?</pre>", "", page, flags=re.S)
+
+
 def test_book_builds_without_warnings(built_book):
     assert (built_book / "index.html").exists()
 
@@ -63,6 +82,14 @@ def test_every_chapter_page_has_a_colab_link_to_its_committed_ipynb(built_book):
         page = (built_book / "book" / f"{ipynb.stem}.html").read_text()
         links = set(re.findall(r'https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/[^/]+/([^"]+)', page))
         assert links == {f"book/{ipynb.name}"}, f"{ipynb.stem}.html Colab links: {links}"
+
+
+def test_no_pipe_table_text_in_pages(built_book):
+    """A result table that reached the page as a paragraph of pipes (the Markdown was not parsed as a table)."""
+    for page in sorted((built_book / "book").glob("*.html")):
+        shown = re.sub(r"<pre>.*?</pre>", "", page.read_text(), flags=re.S)   # code cells may hold pipes
+        # Sphinx's smart quotes turn the pipe table's --- into dashes
+        assert not re.search(r"\|\s*(-{3,}|[\u2013\u2014]+-?)\s*\|", shown), f"{page.name} shows a table as raw text"
 
 
 def test_no_error_output_in_pages(built_book):

@@ -11,14 +11,16 @@ import pytest
 import torch
 from torch import nn
 
-from aecourse.models import ConvAutoencoder, MLPAutoencoder
+from aecourse.models import ConvAutoencoder, ConvVAE, MLPAutoencoder, MLPVAE
 
 BOOK = Path(__file__).resolve().parents[1] / "book"
 
 
-def chapter_namespace(chapter: str, *definitions: str) -> dict:
-    """Execute the code cells of ``book/<chapter>.md`` that define ``definitions`` (in order) and return the names."""
-    namespace: dict = {"torch": torch, "nn": nn, "F": torch.nn.functional}
+def chapter_namespace(chapter: str, *definitions: str, **names) -> dict:
+    """Execute the code cells of ``book/<chapter>.md`` that define ``definitions`` (in order) and return the names.
+
+    ``names`` are chapter constants the definitions read (defaults such as ``LATENT_DIM``)."""
+    namespace: dict = {"torch": torch, "nn": nn, "F": torch.nn.functional, **names}
     cells = [cell.source for cell in jupytext.read(BOOK / f"{chapter}.md").cells if cell.cell_type == "code"]
     for definition in definitions:
         source = next((s for s in cells if f"\n{definition}" in f"\n{s}"), None)
@@ -64,6 +66,25 @@ def test_conv_chapter_autoencoder_is_the_package_conv_autoencoder(latent_dim, up
     torch.manual_seed(0)
     package = ConvAutoencoder(latent_dim, upsampling=upsampling)
     assert_same_function(namespace["ConvAutoencoder"](latent_dim, upsampling), package, torch.rand(4, 1, 28, 28))
+
+
+@pytest.mark.parametrize("name,package_class,options", [
+    ("MLPVAE", MLPVAE, {}), ("MLPVAE", MLPVAE, {"latent_dim": 2}), ("ConvVAE", ConvVAE, {}),
+    ("ConvVAE", ConvVAE, {"latent_dim": 8}),
+])
+def test_vae_chapter_models_are_the_package_vaes(name, package_class, options):
+    """The VAE chapter's MLPVAE and ConvVAE, loaded with the package model's weights, compute the same function."""
+    namespace = chapter_namespace("variational_autoencoders", "class MLPVAE", "class ConvVAE", LATENT_DIM=16)
+    torch.manual_seed(0)
+    package, written = package_class(**options), namespace[name](**options)
+    assert set(written.state_dict()) == set(package.state_dict()), "the two models name their weights differently"
+    written.load_state_dict(package.state_dict())
+    images, codes = torch.rand(4, 1, 28, 28), torch.randn(4, *package.code_shape)
+    with torch.no_grad():
+        for a, b in zip(written.posterior(images), package.posterior(images)):
+            assert torch.equal(a, b)
+        assert torch.equal(written.decode_logits(codes), package.decode_logits(codes))
+        assert torch.equal(written(images), package(images))
 
 
 def test_first_look_loop_is_what_fit_runs():

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from aecourse import check
+from aecourse import check, losses
 from aecourse.check import CheckFailed
 
 
@@ -217,3 +217,49 @@ def test_gaussian_kl():
     for fn, message in wrong:
         with pytest.raises(CheckFailed, match=message):
             check.gaussian_kl(fn)
+
+
+def _kl(mu, lv):
+    return 0.5 * (mu ** 2 + lv.exp() - 1 - lv)
+
+
+def test_free_bits_kl():
+    assert check.free_bits_kl(lambda mu, lv, f: _kl(mu, lv).mean(0).clamp(min=f).sum()) is True
+    assert check.free_bits_kl(losses.free_bits_kl) is True
+    assert check.free_bits_kl(lambda mu, lv, f: torch.maximum(_kl(mu, lv).mean(0), torch.tensor(f)).sum()) is True
+    assert check.free_bits_kl(stub) is False
+    wrong = [(lambda mu, lv, f: _kl(mu, lv).clamp(min=f).sum(1).mean(), "each image"),
+             (lambda mu, lv, f: _kl(mu, lv).mean(0).clamp(max=f).sum(), "swapped"),
+             (lambda mu, lv, f: (_kl(mu, lv).mean(0) - f).clamp(min=0).sum(), "hinge"),
+             (lambda mu, lv, f: _kl(mu, lv).sum(1).mean().clamp(min=f), "floor per latent dimension is missing"),
+             (lambda mu, lv, f: _kl(mu, lv).sum(1).mean(), "floor per latent dimension is missing"),
+             (lambda mu, lv, f: _kl(mu, lv).mean(0).clamp(min=f), r"got shape \(4,\).*sum them"),
+             (lambda mu, lv, f: _kl(mu, lv).clamp(min=f).sum(1), r"got shape \(8,\).*average each dimension"),
+             (lambda mu, lv, f: _kl(mu, lv).mean(0).clamp(min=f).sum().detach(), "no gradient"),
+             (lambda mu, lv, f: (_kl(mu, lv).mean(0) + f).sum(), "expected"),
+             (lambda mu, lv, f: _kl(mu, lv).detach().mean(0).clamp(min=f).sum() + 0 * mu.sum(), "must get the KL's"),
+             (lambda mu, lv, f: _kl(mu, lv).mean(0).clamp(min=f).sum() + 1e-3 * mu[:, 3].sum(), "expected|no gradient"),
+             ]
+    for fn, message in wrong:
+        with pytest.raises(check.CheckFailed, match=message):
+            check.free_bits_kl(fn)
+
+
+def _slerp(a, b, t):
+    w = torch.acos(torch.nn.functional.cosine_similarity(a, b, dim=1).clamp(-1 + 1e-6, 1 - 1e-6)).unsqueeze(1)
+    return (torch.sin((1 - t) * w) * a + torch.sin(t * w) * b) / torch.sin(w)
+
+
+def test_slerp():
+    assert check.slerp(_slerp) is True
+    assert check.slerp(stub) is False
+    wrong = [(lambda a, b, t: (1 - t) * a + t * b, "straight line"),
+             (lambda a, b, t: ((1 - t) * a + t * b) / torch.sin(torch.acos(
+                 torch.nn.functional.cosine_similarity(a, b, dim=1))).unsqueeze(1), "sin"),
+             (lambda a, b, t: _slerp(a.flatten()[None], b.flatten()[None], t).view_as(a), "one angle"),
+             (lambda a, b, t: _slerp(a, b, t)[:, :8], "shape"),
+             (lambda a, b, t: _slerp(a, b, 1 - t), "expected|t = 0"),
+             (lambda a, b, t: _slerp(a, b, t) * 1.01, "expected")]
+    for fn, message in wrong:
+        with pytest.raises(CheckFailed, match=message):
+            check.slerp(fn)

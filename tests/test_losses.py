@@ -2,6 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from aecourse import losses
 from aecourse.losses import kl_divergence, reconstruction_error, reconstruction_loss
 from aecourse.models import MLPAutoencoder
 
@@ -137,3 +138,18 @@ def test_vae_loss_binarizes_dynamically():
     assert not torch.equal(seen[0], seen[1])                               # fresh draws at every step
     vae_loss()(model, grey)
     assert torch.equal(seen[2], grey)
+
+
+def test_free_bits_kl_known_value_floor_and_gradient():
+    # dimension 0: KL 0.5 * 4 = 2 nats for both rows; dimension 1: KL 0 (the prior), floored at 0.25
+    mu = torch.tensor([[2.0, 0.0], [-2.0, 0.0]], requires_grad=True)
+    logvar = torch.zeros(2, 2, requires_grad=True)
+    value = losses.free_bits_kl(mu, logvar, 0.25)
+    assert value.item() == pytest.approx(2.0 + 0.25)
+    value.backward()
+    assert torch.equal(mu.grad[:, 1], torch.zeros(2)), "below the floor a dimension gets no gradient"
+    assert torch.allclose(mu.grad[:, 0], torch.tensor([1.0, -1.0])), "d/dmu of mean_n 0.5 mu^2 over 2 rows"
+    # with no floor it is the batch mean of kl_divergence
+    mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
+    assert losses.free_bits_kl(mu, logvar, 0.0).item() == pytest.approx(losses.kl_divergence(mu, logvar).mean().item(),
+                                                                        rel=1e-6)

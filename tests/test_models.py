@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from aecourse.models import (ACTIVATIONS, UPSAMPLING, BedOfNails, ConvAutoencoder, MLPAutoencoder,
+from aecourse.models import (ACTIVATIONS, UPSAMPLING, BedOfNails, ConvAutoencoder, ConvVAE, MLPAutoencoder, MLPVAE,
                              make_activation, parameter_count)
 
 
@@ -62,6 +62,9 @@ def test_bed_of_nails_places_values_on_a_grid_of_zeros():
     (lambda: MLPAutoencoder(dropout=1.0), r"dropout must be a number in \[0, 1\)"),
     (lambda: ConvAutoencoder(upsampling="deconv"), "unknown upsampling 'deconv'.*'transposed'"),
     (lambda: ConvAutoencoder(channels=(16,)), "channels must be two ints"),
+    (lambda: MLPVAE(latent_dim=0), "latent_dim must be a positive int"),
+    (lambda: MLPVAE(hidden=-3), "hidden must be a positive int"),
+    (lambda: ConvVAE(channels=(8, 8, 8)), "channels must be two ints"),
 ])
 def test_bad_options_are_rejected_clearly(make, message):
     with pytest.raises(ValueError, match=message):
@@ -83,3 +86,26 @@ def test_bed_of_nails_keeps_the_channels_last_layout():
     out = BedOfNails(2)(x)
     assert out.is_contiguous(memory_format=torch.channels_last)
     assert torch.equal(out[:, :, ::2, ::2], x) and out.abs().sum() == x.abs().sum()
+
+
+@pytest.mark.parametrize("make", [lambda: MLPVAE(latent_dim=3, hidden=32), lambda: ConvVAE(latent_dim=5, channels=(4, 8))])
+def test_vaes_meet_the_model_contract(make):
+    """posterior -> (mu, logvar); encode = mu; decode = sigmoid(decode_logits); forward = decode(encode(x))."""
+    torch.manual_seed(0)
+    model, x = make(), torch.rand(6, 1, 28, 28)
+    latent_dim = model.code_shape[0]
+    mu, logvar = model.posterior(x)
+    assert mu.shape == logvar.shape == (6, latent_dim)
+    assert torch.equal(model.encode(x), mu)
+    z = torch.randn(6, latent_dim)
+    logits = model.decode_logits(z)
+    assert logits.shape == (6, 1, 28, 28)
+    assert torch.equal(model.decode(z), torch.sigmoid(logits))
+    assert torch.equal(model(x), torch.sigmoid(model.decode_logits(mu)))
+    model(x).sum().backward()
+    assert all(p.grad is not None for name, p in model.named_parameters()), "forward must reach every weight"
+
+
+def test_vae_rejects_codes_of_the_wrong_size():
+    with pytest.raises(ValueError, match=r"codes must have shape \(N, 16\) for this MLPVAE, got \(2, 8\)"):
+        MLPVAE().decode(torch.zeros(2, 8))
