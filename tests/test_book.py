@@ -34,20 +34,25 @@ def built_book():
     return ROOT / "_build" / "html"
 
 
+def build_one_page_book(root: Path, page: str, body: str) -> subprocess.CompletedProcess:
+    """A book with the repository's _config.yml and one MyST notebook page, ``book/<page>.md``, built strictly."""
+    shutil.copy(ROOT / "_config.yml", root / "_config.yml")
+    (root / "references.bib").write_text("")
+    (root / "_toc.yml").write_text(f"format: jb-book\nroot: book/{page}\n")
+    (root / "book").mkdir()
+    (root / "book" / f"{page}.md").write_text(
+        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
+        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n" + body)
+    return subprocess.run([JUPYTER_BOOK, "build", str(root), *STRICT], capture_output=True, text=True,
+                          env=full_mode_env())
+
+
 def test_a_broken_claim_fails_the_build_loudly(tmp_path):
     """A chapter whose claim check raises stops the build: non-zero exit, the chapter and the assertion named."""
-    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
-    (tmp_path / "references.bib").write_text("")
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/claim\n")
-    (tmp_path / "book").mkdir()
-    (tmp_path / "book" / "claim.md").write_text(
-        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
-        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n# A claim\n\n"
-        "```{code-cell} ipython3\nweight_decay_error, baseline_error = 27.31, 27.25\n```\n\n"
+    result = build_one_page_book(tmp_path, "claim", (
+        "# A claim\n\n```{code-cell} ipython3\nweight_decay_error, baseline_error = 27.31, 27.25\n```\n\n"
         "```{code-cell} ipython3\n:tags: [remove-cell]\n\n"
-        "assert weight_decay_error < baseline_error, 'weight decay should beat the baseline'\n```\n")
-    result = subprocess.run([JUPYTER_BOOK, "build", str(tmp_path), *STRICT], capture_output=True, text=True,
-                            env=full_mode_env())
+        "assert weight_decay_error < baseline_error, 'weight decay should beat the baseline'\n```\n"))
     log = result.stdout + result.stderr
     assert result.returncode != 0, "a failing claim check must fail the build"
     assert "claim.md" in log and "weight decay should beat the baseline" in log, log[-3000:]
@@ -56,17 +61,9 @@ def test_a_broken_claim_fails_the_build_loudly(tmp_path):
 
 def test_markdown_tables_printed_by_code_render_as_tables(tmp_path):
     """Chapters show result tables with ``display(Markdown(...))``: they must become HTML tables, not pipe text."""
-    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
-    (tmp_path / "references.bib").write_text("")
-    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: book/table\n")
-    (tmp_path / "book").mkdir()
-    (tmp_path / "book" / "table.md").write_text(
-        "---\njupytext:\n  text_representation:\n    extension: .md\n    format_name: myst\n"
-        "kernelspec:\n  display_name: Python 3\n  language: python\n  name: python3\n---\n\n# A table\n\n"
-        "```{code-cell} ipython3\nfrom IPython.display import Markdown, display\n"
-        "display(Markdown('| model | error |\\n|---|---|\\n| plain | 27.31 |'))\n```\n")
-    result = subprocess.run([JUPYTER_BOOK, "build", str(tmp_path), *STRICT], capture_output=True, text=True,
-                            env=full_mode_env())
+    result = build_one_page_book(tmp_path, "table", (
+        "# A table\n\n```{code-cell} ipython3\nfrom IPython.display import Markdown, display\n"
+        "display(Markdown('| model | error |\\n|---|---|\\n| plain | 27.31 |'))\n```\n"))
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     page = (tmp_path / "_build" / "html" / "book" / "table.html").read_text()
     assert "<table" in page and re.search(r"<td>(<p>)?27.31(</p>)?</td>", page)
