@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .validation import check_choice
+from .validation import check_choice, check_non_negative_number
 
 RECONSTRUCTION_KINDS = ("mse", "bce", "l1")
 LossFn = Callable[[nn.Module, Tensor], "Tensor | dict[str, Tensor]"]
@@ -94,8 +94,13 @@ def kl_divergence(mu: Tensor, logvar: Tensor) -> Tensor:
 
     Closed form: 0.5 * sum(mu^2 + exp(logvar) - 1 - logvar). It is 0 exactly when mu = 0 and logvar = 0.
     """
+    return _kl_per_dimension(mu, logvar).sum(dim=1)
+
+
+def _kl_per_dimension(mu: Tensor, logvar: Tensor) -> Tensor:
+    """``(N, latent_dim)``: each image's KL to N(0, 1) in each latent dimension, the closed form's summands."""
     _check_gaussian(mu, logvar)
-    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1).sum(dim=1)
+    return 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1)
 
 
 def free_bits_kl(mu: Tensor, logvar: Tensor, free_nats: float) -> Tensor:
@@ -105,11 +110,8 @@ def free_bits_kl(mu: Tensor, logvar: Tensor, free_nats: float) -> Tensor:
     Each dimension is charged at least ``free_nats`` whatever it carries, and only its batch-mean KL above the floor
     has a gradient, so no dimension gains by falling silent. ``mu`` and ``logvar`` are ``(N, latent_dim)``.
     """
-    _check_gaussian(mu, logvar)
-    if isinstance(free_nats, bool) or not isinstance(free_nats, (int, float)) or not 0 <= free_nats < math.inf:
-        raise ValueError(f"free_nats must be a non-negative number of nats, got {free_nats!r}")
-    kl_per_dimension = 0.5 * (mu.square() + logvar.exp() - 1.0 - logvar).flatten(1)   # (N, latent_dim)
-    return kl_per_dimension.mean(dim=0).clamp(min=free_nats).sum()
+    kl_per_dimension = _kl_per_dimension(mu, logvar)   # (N, latent_dim)
+    return kl_per_dimension.mean(dim=0).clamp(min=check_non_negative_number(free_nats, "free_nats")).sum()
 
 
 def _check_gaussian(mu: object, logvar: object) -> None:
@@ -156,8 +158,7 @@ def vae_loss(beta: float = 1.0, *, binarize: bool = False) -> LossFn:
     ``binarize=True`` draws fresh binary images ``x ~ Bernoulli(batch)`` at every step (dynamic binarization).
     The model needs ``posterior(x) -> (mu, logvar)`` and ``decode_logits(z)`` (see :mod:`aecourse.models`).
     """
-    if isinstance(beta, bool) or not isinstance(beta, (int, float)) or not (0 <= beta < math.inf):
-        raise ValueError(f"beta must be a non-negative number, got {beta!r}")
+    check_non_negative_number(beta, "beta")
     if not isinstance(binarize, bool):
         raise TypeError(f"binarize must be True or False, got {binarize!r}")
 

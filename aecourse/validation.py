@@ -1,6 +1,7 @@
 """Checks that turn bad input into one clear error instead of a stack trace from deep inside torch."""
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
@@ -73,6 +74,13 @@ def check_fraction(value: object, name: str) -> float:
         raise TypeError(f"{name} must be a number in [0, 1), got {type(value).__name__} {value!r}")
     if not 0.0 <= value < 1.0:
         raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def check_non_negative_number(value: object, name: str) -> float:
+    """Require a finite number ``>= 0`` (a KL weight, a floor in nats); anything else is a ``ValueError``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}")
     return float(value)
 
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from aecourse.validation import check_choice, check_images
+from aecourse.validation import check_choice, check_images, check_non_negative_number
 
 
 def test_accepts_good_images():
@@ -28,3 +28,10 @@ def test_check_choice_lists_options():
     assert check_choice("a", "option", ["a", "b"]) == "a"
     with pytest.raises(ValueError, match="unknown option 'c'; expected one of 'a', 'b'"):
         check_choice("c", "option", ["a", "b"])
+
+
+def test_check_non_negative_number():
+    assert check_non_negative_number(0, "beta") == 0.0 and check_non_negative_number(2.5, "beta") == 2.5
+    for bad in (-1, float("nan"), float("inf"), True, "1", None):
+        with pytest.raises(ValueError, match="beta must be a non-negative number"):
+            check_non_negative_number(bad, "beta")
