@@ -105,6 +105,17 @@ def test_ae30_reference_run_reports_when_it_reaches_the_target():
     assert never["reached_epoch"] is None and never["seconds_to_target"] is None
 
 
+def test_vae_reference_run_reports_nll_by_k_and_its_curve():
+    reference = load("vae_reference")
+    result = reference.run(epochs=2, channels=(4, 8), latent_dim=4, ks=(1, 10), test_images=20, eval_every=2,
+                           device="cpu", n_train=256)
+    assert [point["epoch"] for point in result["quick_curve"]] == [2]   # measured every 2 epochs and at the end
+    assert result["test_images"] == 20 and result["k"] == 10 and result["nll"] == result["nll_by_k"]["10"]
+    # Same draws for both k: log of a mean weight >= mean of log weights (Jensen), so the k = 10 NLL is lower.
+    assert 0 < result["nll_by_k"]["10"] <= result["nll_by_k"]["1"]
+    assert result["nll_standard_error"] > 0
+
+
 def test_reference_rows_read_saved_results(tmp_path, monkeypatch):
     assert run.reference_result("no_such_reference_run") == {}
     block = run.tables({"fit_seconds": 1.0, "tutorial_seconds": 2.0, "ratio": 0.5, "device": "cpu"}, {}, {}, "full")
