@@ -488,3 +488,36 @@ def slerp(fn: Callable[[Tensor, Tensor, float], Tensor]) -> bool:
     _expect_close(f"{name} norm", "two unit vectors, t = 0.3", fn(unit_a, unit_b, 0.3).norm(dim=1), torch.ones(5),
                   atol=1e-4)
     return _passed(name, "values, both ends, one angle per row, norm kept between codes of equal norm")
+
+
+@_keeps_random_state
+def psnr(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+    """Check ``fn(x_hat, x)``: the peak signal-to-noise ratio of each image in dB, ``10 log10(1 / MSE)`` with the MSE
+    averaged over that image's pixels (values in ``[0, 1]``, so the peak is 1), shape ``(N,)``."""
+    name = "psnr"
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 1, 28, 28, generator=generator)
+    # four noise levels, so that averaging over the batch too early shows up
+    x_hat = x + torch.tensor([0.01, 0.05, 0.1, 0.3]).view(4, 1, 1, 1) * torch.randn(4, 1, 28, 28, generator=generator)
+    started, result = _started(name, lambda: fn(x_hat, x))
+    if not started:
+        return False
+    case = "x_hat, x of shape (4, 1, 28, 28)"
+    if isinstance(result, Tensor) and result.ndim == 0:
+        raise CheckFailed(f"{name}({case}) should return one PSNR per image, shape (4,), got one number: average "
+                          "the squared error over each image's pixels only, and over images later if at all")
+    result = _expect_tensor(name, case, result, (4,)).detach().double()
+    mse = (x_hat - x).double().square().flatten(1).mean(dim=1)
+    expected = 10 * torch.log10(1 / mse)
+    if torch.allclose(result, 10 * torch.log10(255**2 / mse), rtol=1e-4):
+        raise CheckFailed(f"{name}: the peak is 255 in your formula; these images are in [0, 1], so the peak is 1")
+    if torch.allclose(result, 10 * torch.log10(1 / mse.sqrt()), rtol=1e-4) or \
+            torch.allclose(result, 20 * torch.log10(1 / mse), rtol=1e-4):
+        raise CheckFailed(f"{name}: PSNR is 10 log10(peak^2 / MSE) = 20 log10(peak / RMSE); you mixed the two")
+    if torch.allclose(result, torch.log(1 / mse), rtol=1e-4) or torch.allclose(result, 10 * torch.log(1 / mse),
+                                                                                   rtol=1e-4):
+        raise CheckFailed(f"{name}: use log10 (decibels), not the natural log")
+    if torch.allclose(result, 10 * torch.log10(1 / (mse * 784)), rtol=1e-4):
+        raise CheckFailed(f"{name}: you summed the squared error over the pixels; PSNR uses its mean")
+    _expect_close(name, case, result, expected)
+    return _passed(name, "shape, values, one number per image")

@@ -263,3 +263,23 @@ def test_slerp():
     for fn, message in wrong:
         with pytest.raises(CheckFailed, match=message):
             check.slerp(fn)
+
+
+def psnr_reference(x_hat, x):
+    return 10 * torch.log10(1 / (x_hat - x).square().flatten(1).mean(dim=1))
+
+
+def test_psnr():
+    assert check.psnr(psnr_reference) is True
+    assert check.psnr(stub) is False
+    mse = lambda x_hat, x: (x_hat - x).square().flatten(1).mean(dim=1)
+    for wrong, message in [
+            (lambda x_hat, x: 10 * torch.log10(1 / (x_hat - x).square().mean()), "one number"),
+            (lambda x_hat, x: 10 * torch.log10(255**2 / mse(x_hat, x)), "peak is 255"),
+            (lambda x_hat, x: 20 * torch.log10(1 / mse(x_hat, x)), "mixed the two"),
+            (lambda x_hat, x: 10 * torch.log(1 / mse(x_hat, x)), "natural log"),
+            (lambda x_hat, x: 10 * torch.log10(1 / (x_hat - x).square().flatten(1).sum(dim=1)), "summed"),
+            (lambda x_hat, x: 10 * torch.log10(1 / (x_hat - x).abs().flatten(1).mean(dim=1)), "expected"),
+            (lambda x_hat, x: psnr_reference(x_hat, x)[:2], r"shape \(4,\)")]:
+        with pytest.raises(CheckFailed, match=message):
+            check.psnr(wrong)
