@@ -74,6 +74,13 @@ def _short(values: Tensor) -> str:
     return f"[{shown}{', ...' if flat.numel() > 6 else ''}]" if values.ndim else f"{values.item():.4g}"
 
 
+def _name_known_mistake(name: str, result: Tensor, mistakes: list[tuple[Tensor, str]]) -> None:
+    """Raise with the message of the first (wrong answer, message) pair that ``result`` matches."""
+    for wrong, message in mistakes:
+        if torch.allclose(result.to(wrong.dtype), wrong, rtol=1e-4, atol=1e-5):
+            raise CheckFailed(f"{name}: {message}")
+
+
 def _passed(name: str, what: str) -> bool:
     print(f"{name}: all checks pass ({what})")
     return True
@@ -395,9 +402,7 @@ def gaussian_kl(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
              (2 * expected, "you forgot the factor 1/2"),
              (0.5 * (mu.square() + logvar.detach().exp().square() - 1 - 2 * logvar.detach()).sum(1),
               "you treated logvar as log sigma; it is log sigma^2, so sigma^2 = exp(logvar)")]
-    for wrong, message in hints:
-        if torch.allclose(got, wrong, rtol=1e-4, atol=1e-5):
-            raise CheckFailed(f"{name}: {message}")
+    _name_known_mistake(name, got, hints)
     _expect_close(name, case, got, expected)
     _expect_close(name, "mu = 0, logvar = 0", fn(torch.zeros(3, 4), torch.zeros(3, 4)), torch.zeros(3))
     if not result.requires_grad:
@@ -509,15 +514,12 @@ def psnr(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     result = _expect_tensor(name, case, result, (4,)).detach().double()
     mse = (x_hat - x).double().square().flatten(1).mean(dim=1)
     expected = 10 * torch.log10(1 / mse)
-    if torch.allclose(result, 10 * torch.log10(255**2 / mse), rtol=1e-4):
-        raise CheckFailed(f"{name}: the peak is 255 in your formula; these images are in [0, 1], so the peak is 1")
-    if torch.allclose(result, 10 * torch.log10(1 / mse.sqrt()), rtol=1e-4) or \
-            torch.allclose(result, 20 * torch.log10(1 / mse), rtol=1e-4):
-        raise CheckFailed(f"{name}: PSNR is 10 log10(peak^2 / MSE) = 20 log10(peak / RMSE); you mixed the two")
-    if torch.allclose(result, torch.log(1 / mse), rtol=1e-4) or torch.allclose(result, 10 * torch.log(1 / mse),
-                                                                                   rtol=1e-4):
-        raise CheckFailed(f"{name}: use log10 (decibels), not the natural log")
-    if torch.allclose(result, 10 * torch.log10(1 / (mse * 784)), rtol=1e-4):
-        raise CheckFailed(f"{name}: you summed the squared error over the pixels; PSNR uses its mean")
+    _name_known_mistake(name, result, [
+        (10 * torch.log10(255**2 / mse), "the peak is 255 in your formula; these images are in [0, 1], so the peak is 1"),
+        (10 * torch.log10(1 / mse.sqrt()), "PSNR is 10 log10(peak^2 / MSE) = 20 log10(peak / RMSE); you mixed the two"),
+        (20 * torch.log10(1 / mse), "PSNR is 10 log10(peak^2 / MSE) = 20 log10(peak / RMSE); you mixed the two"),
+        (torch.log(1 / mse), "use log10 (decibels), not the natural log"),
+        (10 * torch.log(1 / mse), "use log10 (decibels), not the natural log"),
+        (10 * torch.log10(1 / (mse * 784)), "you summed the squared error over the pixels; PSNR uses its mean")])
     _expect_close(name, case, result, expected)
     return _passed(name, "shape, values, one number per image")
