@@ -523,3 +523,42 @@ def psnr(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
         (10 * torch.log10(1 / (mse * 784)), "you summed the squared error over the pixels; PSNR uses its mean")])
     _expect_close(name, case, result, expected)
     return _passed(name, "shape, values, one number per image")
+
+
+@_keeps_random_state
+def auroc(fn: Callable[[Tensor, Tensor], float]) -> bool:
+    """Check ``fn(normal_scores, anomaly_scores)``: the area under the ROC curve, i.e. the probability that a random
+    anomaly scores higher than a random normal image, a tie counting one half. Inputs are 1-D tensors ``(M,)`` and
+    ``(K,)``; the result is one number in ``[0, 1]``."""
+    name = "auroc"
+    normal = torch.tensor([0.1, 0.4, 0.4, 0.7, 0.2])
+    anomalous = torch.tensor([0.4, 0.9, 0.3, 0.8])
+    started, result = _started(name, lambda: fn(normal, anomalous))
+    if not started:
+        return False
+    case = "normal = [0.1, 0.4, 0.4, 0.7, 0.2], anomalous = [0.4, 0.9, 0.3, 0.8]"
+    if isinstance(result, Tensor):
+        if result.numel() != 1:
+            raise CheckFailed(f"{name}({case}) should return one number, got a tensor of shape {tuple(result.shape)}")
+        result = result.item()
+    if not isinstance(result, (int, float)) or isinstance(result, bool):
+        raise CheckFailed(f"{name}({case}) should return a number, got {type(result).__name__}")
+    higher = (anomalous[:, None] > normal[None, :]).double().mean().item()
+    ties = (anomalous[:, None] == normal[None, :]).double().mean().item()
+    expected = higher + ties / 2
+    _name_known_mistake(name, torch.tensor([float(result)], dtype=torch.float64), [
+        (torch.tensor([1 - expected], dtype=torch.float64),
+         "you computed P(normal scores higher); the AUROC of an anomaly score is P(anomaly scores higher)"),
+        (torch.tensor([higher], dtype=torch.float64), "a tie between an anomaly and a normal image counts one half; "
+         "you counted it as 0"),
+        (torch.tensor([higher + ties], dtype=torch.float64), "a tie between an anomaly and a normal image counts one "
+         "half; you counted it as 1 (>= instead of >)"),
+        (torch.tensor([(anomalous.sum() > normal.sum()).double().item()], dtype=torch.float64),
+         "compare every anomaly with every normal image (all M x K pairs), not the totals")])
+    _expect_close(name, case, float(result), expected)
+    # the same pairs in another order and of other sizes: the function must not depend on either
+    normal2, anomalous2 = torch.rand(50), torch.rand(30) + 0.3
+    expected2 = ((anomalous2[:, None] > normal2[None, :]).double().mean()).item()
+    _expect_close(name, "50 normal, 30 anomalous random scores", float(fn(normal2[torch.randperm(50)], anomalous2)),
+                  expected2)
+    return _passed(name, "pairs, ties counted one half, direction, sizes")

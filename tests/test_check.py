@@ -283,3 +283,27 @@ def test_psnr():
             (lambda x_hat, x: psnr_reference(x_hat, x)[:2], r"shape \(4,\)")]:
         with pytest.raises(CheckFailed, match=message):
             check.psnr(wrong)
+
+
+def auroc_reference(normal, anomalous):
+    pairs = anomalous[:, None] - normal[None, :]
+    return ((pairs > 0).double().mean() + (pairs == 0).double().mean() / 2).item()
+
+
+def test_auroc():
+    assert check.auroc(auroc_reference) is True
+    assert check.auroc(stub) is False
+    from sklearn.metrics import roc_auc_score   # the chapter uses scikit-learn's; both agree, ties included
+    normal, anomalous = torch.tensor([0.1, 0.4, 0.4, 0.7]), torch.tensor([0.4, 0.9, 0.3])
+    labels = [0] * 4 + [1] * 3
+    assert auroc_reference(normal, anomalous) == pytest.approx(roc_auc_score(labels, torch.cat([normal, anomalous])))
+    for wrong, message in [
+            (lambda n, a: 1 - auroc_reference(n, a), "P\\(anomaly scores higher\\)"),
+            (lambda n, a: (a[:, None] > n[None]).double().mean().item(), "counted it as 0"),
+            (lambda n, a: (a[:, None] >= n[None]).double().mean().item(), "counted it as 1"),
+            (lambda n, a: float(a.sum() > n.sum()), "all M x K pairs"),
+            (lambda n, a: torch.stack([auroc_reference(n, a) * torch.ones(())] * 2), "one number"),
+            (lambda n, a: "0.5", "should return a number"),
+            (lambda n, a: auroc_reference(n[:3], a), "expected")]:
+        with pytest.raises(check.CheckFailed, match=message):
+            check.auroc(wrong)
