@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 import aecourse
-from aecourse import (check, data, files, likelihood, losses, metrics, models, plot, runtime, train, validation,
-                      yardstick)
+from aecourse import (anomaly, check, data, files, likelihood, losses, metrics, models, plot, runtime, train,
+                      validation, yardstick)
 from aecourse.check import CheckFailed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -333,6 +333,20 @@ PROBES = [
     ("summarize NaN", lambda: metrics.summarize([1.0, math.nan]), ValueError, "non-finite"),
     ("summarize string", lambda: metrics.summarize("1.0"), TypeError, "list of numbers"),
     ("summarize float", lambda: metrics.summarize(3.0), TypeError, "list of numbers"),
+    ("gaussian_blur width", lambda: anomaly.gaussian_blur(IMAGES, -1.0), ValueError, "non-negative number"),
+    ("gaussian_blur flattened", lambda: anomaly.gaussian_blur(IMAGES.view(8, 784), 1.0), ValueError, "flattened"),
+    ("anomaly_score shapes", lambda: anomaly.anomaly_score(IMAGES[:4], IMAGES), ValueError, "same shape"),
+    ("anomaly_score range", lambda: anomaly.anomaly_score(IMAGES, IMAGES * 2), ValueError, r"x must have values"),
+    ("anomaly_score NaN x_hat", lambda: anomaly.anomaly_score(with_nan(IMAGES), IMAGES), ValueError, "finite"),
+    ("anomaly_score NaN", lambda: anomaly.anomaly_score(IMAGES, with_nan(IMAGES)), ValueError, "values in"),
+    ("anomaly_score blank relative", lambda: anomaly.anomaly_score(IMAGES, torch.zeros_like(IMAGES), relative=True),
+     ValueError, "blank"),
+    ("anomaly_score relative", lambda: anomaly.anomaly_score(IMAGES, IMAGES, relative="yes"), TypeError,
+     "True or False"),
+    ("auroc one class", lambda: anomaly.auroc(torch.rand(8), torch.zeros(8), 0), ValueError, "both normal"),
+    ("auroc shapes", lambda: anomaly.auroc(torch.rand(8), torch.zeros(7), 0), ValueError, r"shape \(N,\)"),
+    ("auroc NaN", lambda: anomaly.auroc(with_nan(torch.rand(8)), torch.arange(8), 0), ValueError, "finite"),
+    ("auroc list", lambda: anomaly.auroc([0.1, 0.2], torch.arange(2), 0), TypeError, "torch tensors"),
     ("summarize words", lambda: metrics.summarize(["low", "high"]), TypeError, "list of numbers"),
     # ---- plots
     ("image_grid nrow", lambda: plot.image_grid(IMAGES, nrow=0), ValueError, "nrow"),

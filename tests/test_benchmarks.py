@@ -4,6 +4,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -114,6 +115,19 @@ def test_vae_reference_run_reports_nll_by_k_and_its_curve():
     # Same draws for both k: log of a mean weight >= mean of log weights (Jensen), so the k = 10 NLL is lower.
     assert 0 < result["nll_by_k"]["10"] <= result["nll_by_k"]["1"]
     assert result["nll_standard_error"] > 0
+
+
+def test_anomaly_reference_run_reports_the_auroc_table():
+    reference = load("anomaly_reference")
+    result = reference.run(epochs=1, seeds=(0, 1), device="cpu", n_per_digit=64, n_test=500)
+    assert sorted(result["ae_by_digit"]) == [str(d) for d in range(10)] == sorted(result["pca_by_digit"])
+    assert result["test_images"] == 500 and result["seeds"] == [0, 1]
+    # The mean over digits is the mean of the per-seed means; every AUROC is a percentage, and even this tiny
+    # budget tells digits apart better than a coin toss (PCA on 64 images of a digit does).
+    assert result["ae_mean"] == pytest.approx(np.mean(list(result["ae_by_digit"].values())))
+    assert result["ae_mean_low"] <= result["ae_mean"]
+    assert all(0 <= value <= 100 for value in [*result["ae_by_digit"].values(), *result["pca_by_digit"].values()])
+    assert result["pca_mean"] > 75
 
 
 def test_reference_rows_read_saved_results(tmp_path, monkeypatch):

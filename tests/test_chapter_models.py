@@ -104,3 +104,27 @@ def test_first_look_loop_is_what_fit_runs():
     assert loss == pytest.approx(history.train["loss"][0], rel=1e-5)
     for a, b in zip(by_fit.parameters(), by_hand.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_anomaly_chapter_model_and_score_are_the_package_ones():
+    """The anomaly chapter's OneClassAutoencoder is MLPAutoencoder(latent, (256, 64)), and its gaussian_blur,
+    anomaly_score and auroc compute what aecourse.anomaly's do (the reference run uses the package's)."""
+    import math
+
+    from sklearn.metrics import roc_auc_score
+
+    from aecourse import anomaly
+    namespace = chapter_namespace("anomaly_detection", "def gaussian_blur", "class OneClassAutoencoder", LATENT_DIM=8,
+                                  math=math, roc_auc_score=roc_auc_score)
+    for latent_dim in (2, 8, 32):
+        torch.manual_seed(0)
+        package = MLPAutoencoder(latent_dim, hidden_dims=(256, 64))
+        assert_same_function(namespace["OneClassAutoencoder"](latent_dim), package, torch.rand(4, 1, 28, 28))
+    x, x_hat = torch.rand(2, 6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    for width in (0.0, 1.0, 2.0):
+        assert torch.equal(namespace["gaussian_blur"](x - x_hat, width), anomaly.gaussian_blur(x - x_hat, width))
+        for relative in (False, True):
+            assert torch.equal(namespace["anomaly_score"](x_hat, x, width, relative),
+                               anomaly.anomaly_score(x_hat, x, width, relative))
+    scores, labels = torch.rand(50), torch.arange(50) % 4
+    assert namespace["auroc"](scores, labels, 2) == anomaly.auroc(scores, labels, 2)
