@@ -82,6 +82,20 @@ def budget(full: T, quick: T) -> T:
     return quick if quick_mode() else full
 
 
+def plain_number(value: object) -> object:
+    """A NumPy scalar or 0-d tensor as the Python number it holds; anything else unchanged.
+
+    NumPy 2 shows ``np.float64(95.3)`` where NumPy 1 showed ``95.3``, and myst-nb formats a glued number by
+    parsing that text, so ``{glue:text}`x:.1f``` fails on NumPy scalars. Converting here keeps every chapter's
+    glue calls free of ``float(...)``.
+    """
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Tensor) and value.ndim == 0:
+        return value.item()
+    return value
+
+
 def glue(name: str, value: object, display: bool = False) -> None:
     """Record ``value`` under ``name`` so the book's text can show it (``{glue:text}`name:.2f` ``).
 
@@ -93,6 +107,7 @@ def glue(name: str, value: object, display: bool = False) -> None:
         raise TypeError(f"glue name must be a string, got {type(name).__name__}")
     if not name.replace("_", "").replace("-", "").isalnum():
         raise ValueError(f"glue name must be a non-empty string of letters, digits, '_' or '-', got {name!r}")
+    value = plain_number(value)
     try:
         from myst_nb import glue as myst_glue
     except ImportError:

@@ -61,3 +61,27 @@ def test_quick_mode_rejects_typos(monkeypatch):
 def test_top_level_api():
     for name in ["get_device", "seed_everything", "fit", "load_mnist", "budget", "History"]:
         assert hasattr(aecourse, name)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (np.float64(95.25), 95.25), (np.int64(7), 7), (np.bool_(True), True), (torch.tensor(2.5), 2.5),
+    (3.0, 3.0), ("text", "text"),
+])
+def test_glue_records_numpy_and_tensor_scalars_as_python_numbers(monkeypatch, value, expected):
+    # myst-nb formats `{glue:text}x:.1f` by parsing the value's repr; NumPy 2's 'np.float64(95.25)' broke the build
+    import myst_nb
+    recorded = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=True: recorded.update({name: v}))
+    aecourse.glue("value", value)
+    assert recorded["value"] == expected
+    assert type(recorded["value"]) is type(expected)
+    assert repr(recorded["value"]) == repr(expected)
+
+
+def test_glue_leaves_arrays_alone(monkeypatch):
+    import myst_nb
+    recorded = {}
+    monkeypatch.setattr(myst_nb, "glue", lambda name, v, display=True: recorded.update({name: v}))
+    array = np.arange(3.0)
+    aecourse.glue("array", array)
+    assert recorded["array"] is array
