@@ -14,6 +14,7 @@ import os
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import jupytext
@@ -64,14 +65,38 @@ def from_build_cache(cache_path: Path = ROOT / "_build" / ".jupyter_cache") -> d
     return found
 
 
-def run_chapter(name: str, timeout: int = 900) -> tuple[float, list[tuple[float, str]], dict[str, object]]:
-    """Execute ``book/<name>.md``; return (total seconds, [(seconds, first line) per code cell], glued values)."""
+@dataclass
+class ChapterRun:
+    """One chapter executed top to bottom in a fresh kernel."""
+
+    seconds: float                        # everything: kernel start, imports, every cell
+    kernel_seconds: float                 # starting the kernel until it answers
+    imports_seconds: float                # the cells up to `import aecourse`: the install check, imports
+    cells: list[tuple[float, str]]        # (seconds, first line) per code cell
+    glued: dict[str, object]
+
+
+def failure(error: Exception) -> str:
+    """One line that says why a chapter failed: for a failing cell (nbclient's ``CellExecutionError``), the error's
+    name and the cell's first line."""
+    if hasattr(error, "ename"):
+        text = str(error)
+        source = text.split("------------------")[1].strip().splitlines() if text.count("------------------") > 1 \
+            else []
+        first = source[0][:60] if source else "?"
+        return f"{error.ename} in the cell that starts `{first}`" + (f": {error.evalue[:80]}" if error.evalue else "")
+    return f"{type(error).__name__}: {str(error)[:100]}"
+
+
+def run_chapter(name: str, timeout: int = 900) -> ChapterRun:
+    """Execute ``book/<name>.md`` in a fresh kernel and time it (the kernel's start is part of ``seconds``)."""
     notebook = jupytext.read(ROOT / "book" / f"{name}.md")
     client = NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                             resources={"metadata": {"path": str(ROOT / "book")}})
     cell_times: list[tuple[float, str]] = []
     start = time.perf_counter()
     with client.setup_kernel():
+        kernel_seconds = time.perf_counter() - start
         for index, cell in enumerate(notebook.cells):
             if cell.cell_type != "code":
                 continue
@@ -79,7 +104,10 @@ def run_chapter(name: str, timeout: int = 900) -> tuple[float, list[tuple[float,
             client.execute_cell(cell, index)
             first_line = next((line for line in cell.source.splitlines() if line.strip()), "")
             cell_times.append((time.perf_counter() - cell_start, first_line[:70]))
-    return time.perf_counter() - start, cell_times, glued_values(notebook)
+    code = [cell.source for cell in notebook.cells if cell.cell_type == "code"]
+    setup = next((i + 1 for i, source in enumerate(code) if "import aecourse" in source), 0)
+    return ChapterRun(time.perf_counter() - start, kernel_seconds, sum(s for s, _ in cell_times[:setup]),
+                      cell_times, glued_values(notebook))
 
 
 def main() -> None:
@@ -101,16 +129,17 @@ def main() -> None:
     total = 0.0
     rows = []
     for name in names:
-        seconds, cells, _ = run_chapter(name, args.timeout)
-        total += seconds
-        rows.append((name, seconds))
-        slowest = sorted(cells, reverse=True)[: args.slowest]
-        print(f"{name}: {seconds:.1f} s; slowest cells: "
+        run = run_chapter(name, args.timeout)
+        total += run.seconds
+        rows.append((name, run))
+        slowest = sorted(run.cells, reverse=True)[: args.slowest]
+        print(f"{name}: {run.seconds:.1f} s (kernel start {run.kernel_seconds:.1f} s, imports "
+              f"{run.imports_seconds:.1f} s); slowest cells: "
               + "; ".join(f"{s:.1f} s `{line}`" for s, line in slowest), flush=True)
-    print("\n| chapter | seconds |\n|---|---|")
-    for name, seconds in rows:
-        print(f"| `{name}` | {seconds:.0f} |")
-    print(f"| whole book | {total:.0f} |")
+    print("\n| chapter | seconds | kernel start | imports |\n|---|---|---|---|")
+    for name, run in rows:
+        print(f"| `{name}` | {run.seconds:.0f} | {run.kernel_seconds:.1f} | {run.imports_seconds:.1f} |")
+    print(f"| whole book | {total:.0f} | | |")
 
 
 if __name__ == "__main__":

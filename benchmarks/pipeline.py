@@ -26,7 +26,7 @@ from torchvision import transforms
 
 import aecourse
 from aecourse.data import MNIST_PATH
-from aecourse.losses import kl_divergence
+from aecourse.losses import graph_safe, kl_divergence
 
 
 class VAE(nn.Module):
@@ -54,6 +54,7 @@ class VAE(nn.Module):
         return self.decode(self.encode(x))
 
 
+@graph_safe   # pure tensor work, so on a GPU fit replays its step as a CUDA graph
 def vae_loss(model: nn.Module, batch: Tensor) -> dict[str, Tensor]:
     """Negative ELBO per image: summed BCE over pixels plus KL, averaged over the batch."""
     mu, logvar = model.posterior(batch)

@@ -1,5 +1,6 @@
 """The benchmark scripts run, compare like with like, and keep README's tables and quality rows honest."""
 import importlib.util
+import json
 import re
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ def load(name: str):
     try:
         spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module   # dataclasses look their module up there
         spec.loader.exec_module(module)
         return module
     finally:
@@ -141,3 +143,55 @@ def test_reference_rows_read_saved_results(tmp_path, monkeypatch):
 def test_from_build_cache_says_when_there_is_no_build(tmp_path):
     with pytest.raises(FileNotFoundError, match="build"):
         book_runtime.from_build_cache(tmp_path / "nothing")
+
+
+def _saved_gpu_run(chapters, failed=None):
+    return {"date": "2026-11-28", "machine": "x86_64, 16 CPU threads, NVIDIA H200, torch 2.11", "device": "cuda",
+            "mode": "full", "pipeline": {"fit_seconds": 0.2, "tutorial_seconds": 5.0, "ratio": 0.04},
+            "chapters": {name: {"seconds": 10.0, "kernel_seconds": 1.5, "imports_seconds": 4.0} for name in chapters},
+            "failed": failed or {}}
+
+
+def test_gpu_tables_name_the_gpu_and_the_ratio_and_add_up_the_book_only_when_every_chapter_ran():
+    names = book_runtime.chapters_in_toc()
+    block = run.gpu_tables(_saved_gpu_run(names))
+    assert "NVIDIA H200" in block and "2026-11-28" in block and "| 25.0× |" in block
+    assert f"| whole book (target: at most 120) | {10 * len(names)} | " in block
+    partial = run.gpu_tables(_saved_gpu_run(names[:2], {names[2]: "AssertionError in the cell that starts `x`"}))
+    assert "not measured: not every chapter ran" in partial and "failed: AssertionError" in partial
+    assert f"| `{names[3]}` | not run |" in partial
+
+
+def test_gpu_tables_show_speedups_checks_and_reference_runs():
+    speedups = {"rows": {"tutorial": 5.0, "fit": 0.25}, "labels": {"tutorial": "tutorial", "fit": "fit"},
+                "notes": ["a note"]}
+    checks = {"conv_ae": {"gpu_loss": 79.2, "gpu_rerun_loss": 79.2, "cpu_loss": 79.3, "gpu_cpu_loss_gap_percent": 0.1,
+                          "rerun_weight_gap": 0.0}}
+    references = {"vae_reference": {"architecture": "ConvVAE", "epochs": 20, "k": 5000, "test_images": 1000,
+                                    "nll": 88.56, "minutes_train": 0.5, "minutes_eval": 0.2}}
+    block = run.gpu_tables(_saved_gpu_run(["first_look"]), speedups, references, checks)
+    assert "| fit | 0.250 | 20.0× |" in block and "| a note |" in block
+    assert "| `conv_ae` | 79.2000 | 79.2000 |" in block
+    assert "| 88.56 | 0.7 |" in block and "20 epochs" in block
+
+
+def test_saved_gpu_results_read_what_the_gpu_run_left(tmp_path):
+    assert run.saved_gpu_results(tmp_path) is None
+    (tmp_path / "gpu.json").write_text(json.dumps(_saved_gpu_run(["first_look"])))
+    saved, speedups, references, checks = run.saved_gpu_results(tmp_path)
+    assert saved["chapters"]["first_look"]["seconds"] == 10.0 and speedups is None and references == {} and checks is None
+
+
+def test_readme_carries_the_gpu_tables_measured_on_a_gpu():
+    text = (ROOT / "README.md").read_text()
+    block = text.split(run.GPU_START)[1].split(run.GPU_END)[0]
+    assert "NVIDIA" in block and "torch" in block and "speed-up of `fit`" in block
+
+
+def test_failure_names_the_error_and_the_cell():
+    nbformat = pytest.importorskip("nbformat")
+    from nbclient.exceptions import CellExecutionError
+    cell = nbformat.v4.new_code_cell("assert claim  # on every seed\nmore")
+    error = CellExecutionError.from_cell_and_msg(cell, {"ename": "AssertionError", "evalue": "", "traceback": []})
+    assert book_runtime.failure(error) == "AssertionError in the cell that starts `assert claim  # on every seed`"
+    assert book_runtime.failure(ValueError("bad")) == "ValueError: bad"

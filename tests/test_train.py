@@ -150,3 +150,107 @@ def test_measure_must_be_a_function_returning_a_dict(small_images, measure, erro
     with pytest.raises(error, match="measure must"):
         fit(MLPAutoencoder(latent_dim=4, hidden_dims=(16,)), reconstruction_loss("mse"), small_images, epochs=1,
             device="cpu", progress=False, measure=measure)
+
+
+# --- the CUDA-graph step (benchmarks/gpu_speedups.py measures what it gains) ---
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_the_course_losses_are_marked_graph_safe_and_others_are_not():
+    from aecourse.losses import graph_safe, vae_loss
+    assert reconstruction_loss("mse").graph_safe and reconstruction_loss("bce").graph_safe
+    assert vae_loss(beta=2.0).graph_safe and vae_loss(binarize=True).graph_safe
+
+    def mine(model, batch):
+        return reconstruction_error(model(batch), batch).mean()
+    assert not getattr(mine, "graph_safe", False)
+    assert graph_safe(mine) is mine and mine.graph_safe
+    with pytest.raises(TypeError, match="marks a loss function"):
+        graph_safe(3)
+
+
+def test_closed_form_cosine_lr_matches_pytorchs_scheduler():
+    from aecourse.train import _cosine_lr
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.01)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=50)
+    for step in range(50):
+        assert _cosine_lr(0.01, step, 50) == pytest.approx(optimizer.param_groups[0]["lr"], rel=1e-9, abs=1e-15)
+        optimizer.step()
+        scheduler.step()
+    assert _cosine_lr(0.01, 0, 50) == 0.01 and _cosine_lr(0.01, 25, 50) == pytest.approx(0.005)
+
+
+def test_fit_on_the_cpu_works_where_fork_rng_rejects_device_type_none(small_images, monkeypatch):
+    # torch <= 2.11 raised TypeError for fork_rng(device_type=None); fit must not pass it on the CPU
+    original = torch.random.fork_rng
+
+    def strict_fork_rng(*args, **kwargs):
+        if "device_type" in kwargs and kwargs["device_type"] is None:
+            raise TypeError("device() received an invalid combination of arguments - got (NoneType)")
+        return original(*args, **kwargs)
+    monkeypatch.setattr(torch.random, "fork_rng", strict_fork_rng)
+    history = fit(small_model(), reconstruction_loss(), small_images, epochs=1, progress=False, device="cpu")
+    assert history.epochs == 1
+
+
+def test_no_graph_is_recorded_on_the_cpu(small_images, monkeypatch):
+    import aecourse.train as train
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a CUDA graph was recorded on the CPU")
+    monkeypatch.setattr(train, "_GraphedStep", refuse)
+    fit(small_model(), reconstruction_loss(), small_images, epochs=1, batch_size=32, progress=False, device="cpu")
+
+
+def _graph_and_step_by_step(images, loss, make_model, monkeypatch, **options):
+    import aecourse.train as train
+    results = []
+    for graphs in (True, False):
+        monkeypatch.setattr(train, "CUDA_GRAPHS", graphs)
+        aecourse.seed_everything(0)
+        model = make_model()
+        history = fit(model, loss, images, progress=False, device="cuda", seed=3, **options)
+        results.append((history, {k: v.detach().cpu() for k, v in model.state_dict().items()}))
+    return results
+
+
+@cuda
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_graph_step_trains_like_the_step_by_step_loop(schedule, monkeypatch):
+    images = aecourse.load_mnist("train")[0][:1000]        # 7 full batches of 128 and one of 104
+    (graphed, graphed_weights), (eager, eager_weights) = _graph_and_step_by_step(
+        images, reconstruction_loss("mse"), small_model, monkeypatch, epochs=3, batch_size=128, lr=3e-3,
+        lr_schedule=schedule)
+    assert graphed.train["loss"] == pytest.approx(eager.train["loss"], rel=1e-4)
+    for name in eager_weights:
+        assert torch.allclose(graphed_weights[name], eager_weights[name], atol=1e-4), name
+
+
+@cuda
+def test_graph_step_trains_a_vae_like_step_by_step(monkeypatch):
+    from aecourse.losses import vae_loss
+    from aecourse.models import MLPVAE
+    images = aecourse.load_mnist("train")[0][:2000]
+    (graphed, _), (eager, _) = _graph_and_step_by_step(images, vae_loss(), lambda: MLPVAE(latent_dim=8), monkeypatch,
+                                                       epochs=3, batch_size=128)
+    # the noise differs between the two, so the losses agree to the noise's spread, not to rounding
+    assert set(graphed.train) == {"loss", "reconstruction", "kl"}
+    assert graphed.train["loss"][-1] == pytest.approx(eager.train["loss"][-1], rel=0.02)
+    assert graphed.train["loss"][-1] < graphed.train["loss"][0]
+
+
+@cuda
+def test_a_loss_that_cannot_be_recorded_falls_back_to_step_by_step_with_a_warning():
+    from aecourse.losses import graph_safe
+
+    @graph_safe
+    def reads_a_value(model, batch):   # .item() waits for the GPU, which a recording cannot do
+        loss = reconstruction_error(model(batch), batch).mean()
+        if loss.item() < 0:
+            raise AssertionError("unreachable")
+        return loss
+    images = aecourse.load_mnist("train")[0][:1000]
+    with pytest.warns(RuntimeWarning, match="training step by step instead"):
+        history = fit(small_model(), reads_a_value, images, epochs=2, progress=False, device="cuda")
+    assert history.train["loss"][-1] < history.train["loss"][0]
