@@ -97,10 +97,10 @@ def fit(model: nn.Module, loss_fn: LossFn, train_images: Tensor, *, epochs: int,
     stops after that many epochs without improvement and the model is left with its best weights.
     The model and data are moved to ``device`` (default: :func:`aecourse.get_device`). ``measure(model)``, if given,
     runs after every epoch with the model in eval mode and without gradients; the dict of numbers it returns is
-    appended to ``History.measured`` (e.g. a test metric other than the loss).
-    On a CUDA GPU, a ``loss_fn`` marked :func:`aecourse.losses.graph_safe` (the course's losses are) trains from one
-    recorded CUDA graph per batch size after a few ordinary steps: the same arithmetic, many times fewer launches. A loss term, validation term or
+    appended to ``History.measured`` (e.g. a test metric other than the loss). A loss term, validation term or
     measurement that becomes NaN or inf stops training with ``FloatingPointError``. Returns a :class:`History`.
+    On a CUDA GPU, a ``loss_fn`` marked :func:`aecourse.losses.graph_safe` (the course's losses are) trains from one
+    recorded CUDA graph after a few ordinary steps: the same arithmetic, many times fewer launches.
     """
     check_model(model)
     if not callable(loss_fn):
@@ -147,9 +147,10 @@ def fit(model: nn.Module, loss_fn: LossFn, train_images: Tensor, *, epochs: int,
         # the graph; the steps wait for each other, and graph and step by step train alike (tests/test_train.py)
         warnings.filterwarnings("ignore", message="The AccumulateGrad node's stream does not match",
                                 category=UserWarning)
-        return _train(model, loss_fn, train_images, val_images, epochs=epochs, batch_size=batch_size, lr=lr,
-                      weight_decay=weight_decay, lr_schedule=lr_schedule, patience=patience, seed=seed,
-                      device=device, progress=progress, measure=measure)
+        with torch.cuda.device(device) if device.type == "cuda" else nullcontext():   # record on that GPU
+            return _train(model, loss_fn, train_images, val_images, epochs=epochs, batch_size=batch_size, lr=lr,
+                          weight_decay=weight_decay, lr_schedule=lr_schedule, patience=patience, seed=seed,
+                          device=device, progress=progress, measure=measure)
 
 
 @contextmanager
@@ -197,10 +198,11 @@ class _GraphedStep:
     """
 
     def __init__(self, model: nn.Module, loss_fn: LossFn, optimizer: torch.optim.Optimizer, images: Tensor,
-                 idx: Tensor, names: Iterable[str]) -> None:
+                 idx: Tensor, names: Iterable[str], dtype: torch.dtype) -> None:
         self.idx, self.batch_size = idx.clone(), len(idx)
-        # allocated before recording: a tensor made inside the graph would be made afresh at every replay
-        self.totals = {name: torch.zeros((), dtype=images.dtype, device=images.device) for name in names}
+        # allocated before recording (a tensor made inside the graph would be made afresh at every replay), in the
+        # dtype the step by step loop sums the terms in
+        self.totals = {name: torch.zeros((), dtype=dtype, device=images.device) for name in names}
         self.graph = torch.cuda.CUDAGraph()
         optimizer.zero_grad(set_to_none=True)   # the gradients are then allocated in the graph's own memory
         with torch.cuda.graph(self.graph):
@@ -209,7 +211,7 @@ class _GraphedStep:
             optimizer.step()
             for name, value in terms.items():
                 self.totals[name].add_(value.detach() * self.batch_size)
-        del terms   # the recorded autograd graph is no longer needed: the eager steps must not meet its nodes
+        del terms, value   # the recorded autograd graph is no longer needed: the eager steps must not meet its nodes
 
     def reset(self) -> None:
         for total in self.totals.values():
@@ -230,7 +232,8 @@ def _train(model: nn.Module, loss_fn: LossFn, train_images: Tensor, val_images: 
            device: torch.device, progress: bool, measure: Callable[[nn.Module], dict[str, float]] | None) -> History:
     """The loop itself, for arguments :func:`fit` has checked."""
     n = len(train_images)
-    steps_per_epoch = math.ceil(n / batch_size) - (n > batch_size and n % batch_size == 1)   # see _epoch_batches
+    batches = math.ceil(n / batch_size)
+    steps_per_epoch = batches - (batches > 1 and n - (batches - 1) * batch_size == 1)   # as _epoch_batches merges
     # A CUDA graph replays the learning rate it recorded, so with a graph the rate is a tensor on the GPU that the
     # loop sets before each step; the step by step loop lets PyTorch's scheduler set it.
     graphing = (CUDA_GRAPHS and device.type == "cuda" and getattr(loss_fn, "graph_safe", False)
@@ -245,6 +248,8 @@ def _train(model: nn.Module, loss_fn: LossFn, train_images: Tensor, val_images: 
     best_val, best_state, since_best = math.inf, None, 0
     graphed: _GraphedStep | None = None
     eager_steps, global_step = 0, 0
+    term_names: list[str] = []               # what the loss returned on its first step, kept for the graph
+    term_dtype = train_images.dtype
     # the steps before the recording run on a side stream, as PyTorch's CUDA-graph recipe asks
     side_stream = torch.cuda.Stream(device) if graphing else None
 
@@ -260,9 +265,13 @@ def _train(model: nn.Module, loss_fn: LossFn, train_images: Tensor, val_images: 
                 lr_tensor.fill_(_cosine_lr(lr, global_step, epochs * steps_per_epoch))
             global_step += 1
             if graphing and graphed is None and eager_steps >= _EAGER_STEPS_BEFORE_GRAPH and len(idx) == batch_size:
+                stream = torch.cuda.current_stream(device)
                 try:
-                    graphed = _GraphedStep(model, loss_fn, optimizer, train_images, idx, totals.keys())
+                    graphed = _GraphedStep(model, loss_fn, optimizer, train_images, idx, term_names, term_dtype)
                 except Exception as error:  # a loss that cannot be recorded trains step by step, as before
+                    # a failed recording can leave PyTorch's recording stream current: go back to the one we had
+                    torch.cuda.set_stream(stream)
+                    optimizer.zero_grad(set_to_none=True)   # drop what the recording allocated
                     graphing = False
                     warnings.warn(f"fit: this loss could not be recorded as a CUDA graph ({type(error).__name__}: "
                                   f"{error}); training step by step instead", RuntimeWarning, stacklevel=3)
@@ -286,7 +295,9 @@ def _train(model: nn.Module, loss_fn: LossFn, train_images: Tensor, val_images: 
                     scheduler.step()
                 for name, value in terms.items():  # summed on the device: no GPU sync per step
                     totals[name] = totals.get(name, 0.0) + value.detach() * len(idx)
-                del terms
+                if not term_names:
+                    term_names, term_dtype = list(terms), terms["loss"].dtype
+                del terms, value   # nothing may keep this step's autograd graph alive into a recording
             if before_graph:
                 torch.cuda.current_stream(device).wait_stream(side_stream)
             eager_steps += 1

@@ -10,7 +10,13 @@
 #    <name>_gpu.json beside the CPU ones, so README's quality table keeps quoting the CPU runs.
 # Each step has its own time limit and the script goes on when one fails, so a cut-short run still leaves what it
 # measured. The machine needs what README's requirements name for running chapters (ipykernel, nbclient, jupytext,
-# ipywidgets, bm3d); where it has no package registry, carry them as wheels. Back on the development machine, copy OUT_DIR's JSON files into benchmarks/results and run
+# ipywidgets, bm3d); where it has no package registry, carry them as wheels, e.g. for Python 3.12:
+#   pip download -d .whl --only-binary=:all: --python-version 3.12 --implementation cp \
+#     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+#     ipykernel nbclient jupytext ipywidgets bm3d
+# then delete the wheels the machine already has (numpy, scipy, pyyaml, ...) and install the rest there with
+#   pip install --no-index --no-deps --target /tmp/site .whl/*.whl && export PYTHONPATH=/tmp/site
+# Back on the development machine, copy OUT_DIR's JSON files into benchmarks/results and run
 # `python benchmarks/run.py --from-build --write-readme` to render them.
 set -u
 out=${1:-benchmarks/results}

@@ -146,8 +146,9 @@ def gpu_tables(saved: dict, speedups: dict | None = None, references: dict[str, 
     for note in saved.get("notes", []):
         lines.append(f"| {note} | | | |")
     if checks:
-        lines += ["", "| seeded reruns on the GPU (`benchmarks/cuda_checks.py`, one epoch on 10,000 images) | final loss, "
-                  "GPU | rerun | CPU | largest weight difference between the GPU runs |", "|---|---|---|---|---|"]
+        lines += ["", "| seeded reruns on the GPU (`benchmarks/cuda_checks.py`, one epoch on 10,000 images) | "
+                  "final loss, GPU | rerun | CPU | largest weight difference between the GPU runs |",
+                  "|---|---|---|---|---|"]
         for name, row in checks.items():
             lines.append(f"| `{name}` | {row['gpu_loss']:.4f} | {row['gpu_rerun_loss']:.4f} | {row['cpu_loss']:.4f} "
                          f"({row['gpu_cpu_loss_gap_percent']:.3f} % apart) | {row['rerun_weight_gap']:.1e} |")

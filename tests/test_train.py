@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 
@@ -204,39 +206,55 @@ def test_no_graph_is_recorded_on_the_cpu(small_images, monkeypatch):
 
 
 def _graph_and_step_by_step(images, loss, make_model, monkeypatch, **options):
+    """Train twice from the same weights, with and without the graph; return (history, weights, replays) each."""
     import aecourse.train as train
+    replays = [0]
+    original_step = train._GraphedStep.step
+
+    def counted_step(self, idx):
+        replays[0] += 1
+        return original_step(self, idx)
+    monkeypatch.setattr(train._GraphedStep, "step", counted_step)
     results = []
     for graphs in (True, False):
         monkeypatch.setattr(train, "CUDA_GRAPHS", graphs)
+        replays[0] = 0
         aecourse.seed_everything(0)
         model = make_model()
-        history = fit(model, loss, images, progress=False, device="cuda", seed=3, **options)
-        results.append((history, {k: v.detach().cpu() for k, v in model.state_dict().items()}))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)   # a recording that falls back fails the test
+            history = fit(model, loss, images, progress=False, device="cuda", seed=3, **options)
+        results.append((history, {k: v.detach().cpu() for k, v in model.state_dict().items()}, replays[0]))
     return results
 
 
 @cuda
-@pytest.mark.parametrize("schedule", ["constant", "cosine"])
-def test_graph_step_trains_like_the_step_by_step_loop(schedule, monkeypatch):
+@pytest.mark.parametrize("schedule, batchnorm", [("constant", False), ("cosine", True)])
+def test_graph_step_trains_like_the_step_by_step_loop(schedule, batchnorm, monkeypatch):
     images = aecourse.load_mnist("train")[0][:1000]        # 7 full batches of 128 and one of 104
-    (graphed, graphed_weights), (eager, eager_weights) = _graph_and_step_by_step(
-        images, reconstruction_loss("mse"), small_model, monkeypatch, epochs=3, batch_size=128, lr=3e-3,
-        lr_schedule=schedule)
+    (graphed, graphed_weights, replays), (eager, eager_weights, no_replays) = _graph_and_step_by_step(
+        images, reconstruction_loss("mse"),
+        lambda: MLPAutoencoder(latent_dim=8, hidden_dims=(64,), batchnorm=batchnorm), monkeypatch,
+        epochs=3, batch_size=128, lr=3e-3, lr_schedule=schedule, weight_decay=0.01)
+    assert replays == 3 * 7 - 3 and no_replays == 0     # every full batch after the first three was replayed
     assert graphed.train["loss"] == pytest.approx(eager.train["loss"], rel=1e-4)
     for name in eager_weights:
         assert torch.allclose(graphed_weights[name], eager_weights[name], atol=1e-4), name
 
 
 @cuda
-def test_graph_step_trains_a_vae_like_step_by_step(monkeypatch):
+def test_graph_step_trains_a_vae_with_validation_and_patience_like_step_by_step(monkeypatch):
     from aecourse.losses import vae_loss
-    from aecourse.models import MLPVAE
+    from aecourse.models import ConvVAE
     images = aecourse.load_mnist("train")[0][:2000]
-    (graphed, _), (eager, _) = _graph_and_step_by_step(images, vae_loss(), lambda: MLPVAE(latent_dim=8), monkeypatch,
-                                                       epochs=3, batch_size=128)
-    # the noise differs between the two, so the losses agree to the noise's spread, not to rounding
+    (graphed, _, replays), (eager, _, _) = _graph_and_step_by_step(
+        images, vae_loss(), lambda: ConvVAE(latent_dim=8), monkeypatch, epochs=3, batch_size=128,
+        val_images=images[:500], patience=2)
+    assert replays == 3 * 15 - 3
     assert set(graphed.train) == {"loss", "reconstruction", "kl"}
-    assert graphed.train["loss"][-1] == pytest.approx(eager.train["loss"][-1], rel=0.02)
+    for term in graphed.train:   # the noise may be drawn differently, so agreement to its spread, not to rounding
+        assert graphed.train[term][-1] == pytest.approx(eager.train[term][-1], rel=0.02), term
+        assert graphed.val[term][-1] == pytest.approx(eager.val[term][-1], rel=0.02), term
     assert graphed.train["loss"][-1] < graphed.train["loss"][0]
 
 
@@ -251,6 +269,8 @@ def test_a_loss_that_cannot_be_recorded_falls_back_to_step_by_step_with_a_warnin
             raise AssertionError("unreachable")
         return loss
     images = aecourse.load_mnist("train")[0][:1000]
+    stream = torch.cuda.current_stream()
     with pytest.warns(RuntimeWarning, match="training step by step instead"):
         history = fit(small_model(), reads_a_value, images, epochs=2, progress=False, device="cuda")
+    assert torch.cuda.current_stream() == stream          # the failed recording left the stream as it was
     assert history.train["loss"][-1] < history.train["loss"][0]
