@@ -11,6 +11,7 @@ so a notebook with unsolved exercises still runs top to bottom.
 from __future__ import annotations
 
 import functools
+import numbers
 from collections.abc import Callable
 
 import torch
@@ -526,6 +527,51 @@ def psnr(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
 
 
 @_keeps_random_state
+def hole_psnr(fn: Callable[[Tensor, Tensor, Tensor], float]) -> bool:
+    """Check ``fn(filled, clean, mask)``: the PSNR in dB over the hole pixels (``mask == 1``) of all images, the squared
+    error pooled over every hole pixel of every image before the logarithm. Inputs ``(N, 1, 28, 28)``, values in
+    ``[0, 1]``; the result is one number (a float or a 0-d tensor)."""
+    name = "hole_psnr"
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.rand(3, 1, 28, 28, generator=generator)
+    # holes of different sizes and fills of different quality, and errors outside the holes too, so that every
+    # wrong way of averaging gives a different number
+    mask = torch.zeros(3, 1, 28, 28)
+    mask[0, :, 4:8, 4:8], mask[1, :, 5:17, 6:18], mask[2, :, 10:18, 3:11] = 1, 1, 1
+    noise = torch.tensor([0.05, 0.2, 0.1]).view(3, 1, 1, 1) * torch.randn(3, 1, 28, 28, generator=generator)
+    filled = clean + noise * mask + 0.3 * noise * (1 - mask)
+    started, result = _started(name, lambda: fn(filled, clean, mask))
+    if not started:
+        return False
+    case = "filled, clean, mask of shape (3, 1, 28, 28)"
+    if isinstance(result, Tensor):
+        if result.numel() != 1:
+            raise CheckFailed(f"{name}({case}) should return one number for all images, got a tensor of shape "
+                              f"{tuple(result.shape)}: pool the squared error over every hole pixel of every image")
+        result = result.item()
+    if not isinstance(result, numbers.Real) or isinstance(result, bool):   # NumPy scalars are numbers too
+        raise CheckFailed(f"{name}({case}) should return a number, got {type(result).__name__}")
+    error = (filled - clean).double().square()
+    in_holes = (error * mask).sum()
+    db = lambda mse: 10 * torch.log10(1 / mse)
+    per_image = db((error * mask).flatten(1).sum(dim=1) / mask.flatten(1).sum(dim=1))
+    _name_known_mistake(name, torch.tensor([float(result)], dtype=torch.float64), [
+        (db(error.mean()).view(1), "you averaged the squared error over all pixels; only the hole pixels count"),
+        (db((error * mask).mean()).view(1), "you divided the hole's squared error by the number of all pixels; "
+         "divide by the number of hole pixels (mask.sum())"),
+        (db((error * (1 - mask)).sum() / (1 - mask).sum()).view(1), "you scored the known pixels (mask == 0); the "
+         "hole is where mask == 1"),
+        (per_image.mean().view(1), "you averaged one PSNR per image; pool the squared error over all hole pixels "
+         "first, then take the logarithm once (a perfectly filled hole would make a per-image PSNR infinite)"),
+        (db(in_holes / len(clean)).view(1), "you divided by the number of images; divide by the number of hole pixels"),
+        (db(in_holes).view(1), "you summed the squared error; PSNR uses its mean over the hole pixels"),
+        ((10 * torch.log10(255**2 * mask.sum() / in_holes)).view(1),
+         "the peak is 255 in your formula; these images are in [0, 1], so the peak is 1")])
+    _expect_close(name, case, float(result), db(in_holes / mask.sum()).item())
+    return _passed(name, "hole pixels only, pooled over images, one number")
+
+
+@_keeps_random_state
 def auroc(fn: Callable[[Tensor, Tensor], float]) -> bool:
     """Check ``fn(normal_scores, anomaly_scores)``: the area under the ROC curve, i.e. the probability that a random
     anomaly scores higher than a random normal image, a tie counting one half. Inputs are 1-D tensors ``(M,)`` and
@@ -562,3 +608,79 @@ def auroc(fn: Callable[[Tensor, Tensor], float]) -> bool:
     _expect_close(name, "50 normal, 30 anomalous random scores", float(fn(normal2[torch.randperm(50)], anomalous2)),
                   expected2)
     return _passed(name, "pairs, ties counted one half, direction, sizes")
+
+
+@_keeps_random_state
+def quantize(fn: Callable[[Tensor, Tensor, Tensor, int], tuple[Tensor, Tensor]]) -> bool:
+    """Check ``fn(z, low, high, bits)``: a uniform quantizer with ``2**bits`` levels per dimension. ``z`` is ``(N, d)``,
+    ``low`` and ``high`` are each dimension's range ``(d,)``; the result is the pair ``(symbols, z_hat)``, both
+    ``(N, d)``: integer symbols ``round((clip(z, low, high) - low) / delta)`` in ``{0, ..., 2**bits - 1}`` with
+    ``delta = (high - low) / (2**bits - 1)``, and the dequantized codes ``z_hat = low + symbols * delta``."""
+    name = "quantize"
+    generator = torch.Generator().manual_seed(0)
+    low, high = torch.tensor([-1.0, 0.0, 2.0]), torch.tensor([1.0, 4.0, 3.0])
+    # values spread past both ends of every range, so that a missing clip shows
+    z = (low + high) / 2 + (high - low) * 0.8 * torch.randn(40, 3, generator=generator)
+    bits = 3
+    started, result = _started(name, lambda: fn(z.clone(), low.clone(), high.clone(), bits))
+    if not started:
+        return False
+    case = "z of shape (40, 3), low = [-1, 0, 2], high = [1, 4, 3], bits = 3"
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        length = f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""
+        raise CheckFailed(f"{name}({case}) should return a pair (symbols, z_hat) of tensors, got "
+                          f"{type(result).__name__}{length}")
+    symbols = _expect_tensor(f"{name} symbols", case, result[0], (40, 3))
+    z_hat = _expect_tensor(f"{name} z_hat", case, result[1], (40, 3))
+    levels = 2**bits
+    if symbols.is_floating_point():
+        raise CheckFailed(f"{name}({case}): the symbols are floats ({symbols.dtype}); an entropy coder sends integers, "
+                          "so return them as integers, e.g. .long() after rounding")
+    symbols_f = symbols.detach().double()
+
+    def symbols_for(gaps: float, clip: bool = True, rounding: Callable[[Tensor], Tensor] = torch.round,
+                    lo: Tensor = low, hi: Tensor = high) -> Tensor:
+        values = z.clamp(lo, hi) if clip else z
+        return rounding((values - lo) / ((hi - lo) / gaps)).double()
+
+    if symbols_f.min() < 0 or symbols_f.max() > levels - 1:
+        if torch.equal(symbols_f, symbols_for(levels)):
+            raise CheckFailed(f"{name}: symbols up to {int(symbols_f.max())} with bits = {bits}: the {levels} levels "
+                              f"have {levels - 1} gaps between them, so delta = (high - low) / (2**bits - 1)")
+        raise CheckFailed(f"{name}({case}): symbols range from {int(symbols_f.min())} to {int(symbols_f.max())}, "
+                          f"outside {{0, ..., {levels - 1}}}: clip z to [low, high] before quantizing "
+                          "(z.clamp(low, high)), so that values beyond the range get the end levels")
+    _name_known_mistake(name, symbols_f, [
+        (symbols_for(levels - 2), f"your top symbol is {levels - 2}, so one of the {levels} levels is never used: "
+         "2**bits levels have 2**bits - 1 gaps, delta = (high - low) / (2**bits - 1)"),
+        (symbols_for(levels, rounding=torch.floor).clamp(0, levels - 1), "this is the midrise quantizer (floor "
+         "into 2**bits cells of width (high - low) / 2**bits, reconstructed at the cells' centres); this exercise "
+         "wants levels that include low and high: delta = (high - low) / (2**bits - 1), symbols = round(...)"),
+        (symbols_for(levels, clip=True).clamp(0, levels - 1), "delta = (high - low) / 2**bits makes 2**bits gaps, "
+         "one too many: 2**bits levels have 2**bits - 1 gaps between them, delta = (high - low) / (2**bits - 1)"),
+        (symbols_for(levels - 1, rounding=torch.floor), "you rounded down (floor, or int()); round to the nearest "
+         "level, torch.round"),
+        (symbols_for(bits - 1), "bits is a number of bits: there are 2**bits levels, not bits levels"),
+        (symbols_for(levels - 1, lo=low.min(), hi=high.max()), "you used one range for all dimensions; each "
+         "dimension j has its own, low[j] to high[j] (low and high broadcast over the rows of z)")])
+    expected_symbols = symbols_for(levels - 1)
+    _expect_close(f"{name} symbols", case, symbols_f, expected_symbols)
+    delta = (high - low) / (levels - 1)
+    expected_z_hat = low + expected_symbols.float() * delta
+    got = z_hat.detach().double()
+    _name_known_mistake(name, got, [
+        ((expected_symbols * delta).double(), "z_hat is missing the offset: dequantize with low + symbols * delta"),
+        (z.clamp(low, high).double(), "z_hat is the clipped z, not its quantized level: the decoder only gets the "
+         "symbols, so z_hat = low + symbols * delta"),
+        (z.double(), "z_hat is z itself: the decoder only gets the symbols, so z_hat = low + symbols * delta")])
+    _expect_close(f"{name} z_hat", case, got, expected_z_hat)
+    # one bit: two levels, exactly low and high
+    one_bit = fn(z.clone(), low.clone(), high.clone(), 1)
+    if not isinstance(one_bit, (tuple, list)) or len(one_bit) != 2:
+        raise CheckFailed(f"{name}(the same z, bits = 1) should return a pair (symbols, z_hat) too")
+    one_case = "the same z, bits = 1 (two levels: every z_hat is low or high)"
+    _expect_close(f"{name} symbols", one_case, _expect_tensor(name, one_case, one_bit[0], (40, 3)).double(),
+                  symbols_for(1))
+    _expect_close(f"{name} z_hat", one_case, _expect_tensor(name, one_case, one_bit[1], (40, 3)).detach(),
+                  torch.where(symbols_for(1).bool(), high, low))
+    return _passed(name, "integer symbols in range, clipping, 2**bits levels, rounding, per-dimension ranges, z_hat")

@@ -30,7 +30,8 @@ def chapters_in_toc() -> list[str]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
     files = [toc["root"]]
     for part in toc.get("parts", []):
-        files += [chapter["file"] for chapter in part.get("chapters", [])]
+        for chapter in part.get("chapters", []):   # a chapter's sections (its sub-pages) follow it
+            files += [chapter["file"], *(section["file"] for section in chapter.get("sections", []))]
     return [Path(file).name for file in files
             if (ROOT / f"{file}.md").exists() and "```{code-cell}" in (ROOT / f"{file}.md").read_text()]
 

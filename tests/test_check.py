@@ -1,4 +1,5 @@
 """Each exercise check passes a right answer, reports a stub, and explains a wrong answer precisely."""
+import math
 import numpy as np
 import pytest
 import torch
@@ -285,6 +286,32 @@ def test_psnr():
             check.psnr(wrong)
 
 
+def hole_psnr_reference(filled, clean, mask):
+    return 10 * math.log10(1 / (((filled - clean).square() * mask).sum() / mask.sum()).item())
+
+
+def test_hole_psnr():
+    assert check.hole_psnr(hole_psnr_reference) is True
+    assert check.hole_psnr(lambda f, c, m: torch.tensor(hole_psnr_reference(f, c, m))) is True   # a 0-d tensor
+    assert check.hole_psnr(lambda f, c, m: np.float32(hole_psnr_reference(f, c, m))) is True     # a NumPy scalar
+    assert check.hole_psnr(stub) is False
+    db = lambda mse: 10 * torch.log10(1 / mse)
+    for wrong, message in [
+            (lambda f, c, m: db((f - c).square().mean()).item(), "over all pixels"),
+            (lambda f, c, m: db(((f - c).square() * m).mean()).item(), "number of all pixels"),
+            (lambda f, c, m: hole_psnr_reference(f, c, 1 - m), "known pixels"),
+            (lambda f, c, m: db(((f - c).square() * m).flatten(1).sum(1) / m.flatten(1).sum(1)).mean().item(),
+             "one PSNR per image"),
+            (lambda f, c, m: db(((f - c).square() * m).sum() / len(f)).item(), "number of images"),
+            (lambda f, c, m: db(((f - c).square() * m).sum()).item(), "summed"),
+            (lambda f, c, m: hole_psnr_reference(f, c, m) + 20 * math.log10(255), "peak is 255"),
+            (lambda f, c, m: hole_psnr_reference(f, c, m) + 0.5, "expected"),
+            (lambda f, c, m: db(((f - c).square() * m).flatten(1).sum(1) / m.flatten(1).sum(1)), "one number"),
+            (lambda f, c, m: "12 dB", "should return a number")]:
+        with pytest.raises(CheckFailed, match=message):
+            check.hole_psnr(wrong)
+
+
 def auroc_reference(normal, anomalous):
     pairs = anomalous[:, None] - normal[None, :]
     return ((pairs > 0).double().mean() + (pairs == 0).double().mean() / 2).item()
@@ -307,3 +334,90 @@ def test_auroc():
             (lambda n, a: auroc_reference(n[:3], a), "expected")]:
         with pytest.raises(check.CheckFailed, match=message):
             check.auroc(wrong)
+
+
+def quantize_reference(z, low, high, bits):
+    delta = (high - low) / (2**bits - 1)
+    symbols = torch.round((z.clamp(low, high) - low) / delta).long()
+    return symbols, low + symbols * delta
+
+
+def _quantizer(gaps=lambda bits: 2**bits - 1, clip=True, rounding=torch.round, one_range=False, dequantize=None,
+               dtype=torch.long):
+    """A quantizer with one mistake switched on."""
+    def fn(z, low, high, bits):
+        lo, hi = (low.min(), high.max()) if one_range else (low, high)
+        delta = (hi - lo) / gaps(bits)
+        symbols = rounding(((z.clamp(lo, hi) if clip else z) - lo) / delta).to(dtype)
+        z_hat = lo + symbols * delta if dequantize is None else dequantize(z, low, high, symbols, delta)
+        return symbols, z_hat
+    return fn
+
+
+def _midrise(z, low, high, bits):
+    """The standard midrise quantizer: floor into 2**bits cells, reconstruct at the cells' centres."""
+    delta = (high - low) / 2**bits
+    symbols = torch.floor((z.clamp(low, high) - low) / delta).clamp(max=2**bits - 1).long()
+    return symbols, low + (symbols + 0.5) * delta
+
+
+def _one_gap_too_many(z, low, high, bits):
+    """delta = (high - low) / 2**bits, the top symbol clamped back into range."""
+    delta = (high - low) / 2**bits
+    symbols = torch.round((z.clamp(low, high) - low) / delta).clamp(max=2**bits - 1).long()
+    return symbols, low + symbols * delta
+
+
+def test_quantize():
+    assert check.quantize(quantize_reference) is True
+    assert check.quantize(stub) is False
+    # one dimension at a time, clipping after rounding, floor(x + 0.5) and int32 symbols are right too
+    def per_dimension(z, low, high, bits):
+        pairs = [quantize_reference(z[:, j:j + 1], low[j:j + 1], high[j:j + 1], bits) for j in range(z.shape[1])]
+        return torch.cat([s for s, _ in pairs], dim=1), torch.cat([z_hat for _, z_hat in pairs], dim=1)
+    assert check.quantize(per_dimension) is True
+    clip_late = lambda z, low, high, bits: _quantizer(clip=False)(z, low, high, bits)[0].clamp(0, 2**bits - 1)
+    assert check.quantize(lambda z, low, high, bits: (clip_late(z, low, high, bits), low + clip_late(
+        z, low, high, bits) * (high - low) / (2**bits - 1))) is True
+    assert check.quantize(_quantizer(rounding=lambda x: torch.floor(x + 0.5), dtype=torch.int32)) is True
+    for wrong, message in [
+            (_quantizer(gaps=lambda bits: 2**bits), "7 gaps between them"),
+            (_quantizer(gaps=lambda bits: 2**bits, clip=False), r"outside \{0, ..., 7\}: clip z"),
+            (_one_gap_too_many, "2\\*\\*bits gaps, one too many"),
+            (_midrise, "midrise quantizer"),
+            (_quantizer(gaps=lambda bits: 2**bits - 2), "never used"),
+            (_quantizer(clip=False), r"outside \{0, ..., 7\}: clip z"),
+            (_quantizer(rounding=torch.floor), "rounded down"),
+            (_quantizer(gaps=lambda bits: bits - 1), "not bits levels"),
+            (_quantizer(one_range=True), "one range for all dimensions"),
+            (_quantizer(dequantize=lambda z, low, high, s, delta: s * delta), "offset"),
+            (_quantizer(dequantize=lambda z, low, high, s, delta: z.clamp(low, high)), "clipped z"),
+            (_quantizer(dequantize=lambda z, low, high, s, delta: z), "z itself"),
+            (_quantizer(dtype=torch.float32), "floats"),
+            (_quantizer(dequantize=lambda z, low, high, s, delta: low + s * delta + 0.01), "expected"),
+            (lambda z, low, high, bits: quantize_reference(z, low, high, bits)[0], "a pair"),
+            (lambda z, low, high, bits: (*quantize_reference(z, low, high, bits), None), "length 3"),
+            (lambda z, low, high, bits: (quantize_reference(z, low, high, bits)[0][:5],
+                                         quantize_reference(z, low, high, bits)[1]), r"shape \(40, 3\), got \(5, 3\)"),
+            (lambda z, low, high, bits: (quantize_reference(z, low, high, bits)[0].T,
+                                         quantize_reference(z, low, high, bits)[1]), r"got \(3, 40\)"),
+            (lambda z, low, high, bits: (quantize_reference(z, low, high, bits)[0],
+                                         quantize_reference(z, low, high, bits)[1].numpy()), "torch.Tensor"),
+            (lambda z, low, high, bits: quantize_reference(z, low, high, 3), "bits = 1"),
+            (lambda z, low, high, bits: quantize_reference(z, low, high, bits) if bits == 3 else None,
+             "bits = 1.*pair")]:
+        with pytest.raises(CheckFailed, match=message):
+            check.quantize(wrong)
+
+
+def test_quantize_check_leaves_the_random_state_and_inputs_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    check.quantize(quantize_reference)
+    assert torch.equal(torch.rand(3), expected)
+    # a quantizer that clamps its input in place must not change what the check compares against
+    def in_place(z, low, high, bits):
+        z.clamp_(low, high)
+        return quantize_reference(z, low, high, bits)
+    assert check.quantize(in_place) is True
