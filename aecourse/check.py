@@ -684,3 +684,246 @@ def quantize(fn: Callable[[Tensor, Tensor, Tensor, int], tuple[Tensor, Tensor]])
     _expect_close(f"{name} z_hat", one_case, _expect_tensor(name, one_case, one_bit[1], (40, 3)).detach(),
                   torch.where(symbols_for(1).bool(), high, low))
     return _passed(name, "integer symbols in range, clipping, 2**bits levels, rounding, per-dimension ranges, z_hat")
+
+
+@_keeps_random_state
+def discriminator_loss(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+    """Check ``fn(real_logits, fake_logits)``: a discriminator's binary cross-entropy, computed from logits, with the
+    real samples labelled 1 and the fake ones 0, each half averaged over its own samples and the two halves added:
+    ``mean_i(-log sigmoid(real_i)) + mean_j(-log(1 - sigmoid(fake_j)))`` (``2 ln 2`` when every logit is 0).
+    The logits are ``(N, 1)`` and ``(M, 1)``; the result is a scalar tensor that keeps the gradient."""
+    name = "discriminator_loss"
+    real = torch.tensor([[2.0], [-1.0], [0.5], [3.0], [-0.3], [1.2]])
+    fake = torch.tensor([[-2.5], [0.8], [-0.1], [1.5]])   # fewer fakes than reals: halves of different sizes
+    real_in, fake_in = real.clone().requires_grad_(), fake.clone().requires_grad_()
+    started, result = _started(name, lambda: fn(real_in, fake_in))
+    if not started:
+        return False
+    case = "6 real logits [2, -1, 0.5, 3, -0.3, 1.2] and 4 fake logits [-2.5, 0.8, -0.1, 1.5], each (N, 1)"
+    softplus = torch.nn.functional.softplus   # -log sigmoid(x) = softplus(-x), -log(1 - sigmoid(x)) = softplus(x)
+    real_terms, fake_terms = softplus(-real.double()), softplus(fake.double())
+    expected = real_terms.mean() + fake_terms.mean()
+    if not isinstance(result, Tensor):
+        raise CheckFailed(f"{name}({case}) should return a scalar torch.Tensor, got {type(result).__name__}: the "
+                          "optimizer needs the loss's gradient, which a Python number (.item()) no longer has")
+    if result.numel() != 1:
+        raise CheckFailed(f"{name}({case}) should return one number, got a tensor of shape {tuple(result.shape)}: "
+                          "average each half over its samples and add the two means")
+    value = result.detach().double().reshape(1)
+    if not bool(torch.isfinite(value).all()):
+        raise CheckFailed(f"{name}({case}) returned {value.item()}: compute the loss from the logits "
+                          "(F.binary_cross_entropy_with_logits or F.logsigmoid), never log(sigmoid(...))")
+    sigmoid = torch.sigmoid
+    _name_known_mistake(name, value, [
+        ((softplus(real.double()).mean() + softplus(-fake.double()).mean()).view(1),
+         "the labels are swapped: the real samples (drawn from the prior) are labelled 1, the fake ones (the "
+         "encoder's codes) 0"),
+        ((softplus(-sigmoid(real.double())).mean() + softplus(sigmoid(fake.double())).mean()).view(1),
+         "you applied a sigmoid to the logits and then a with-logits loss (probabilities fed in as logits): "
+         "binary_cross_entropy_with_logits applies the sigmoid itself, so give it the raw logits"),
+        (real_terms.mean().view(1), "only the real term: add the fake samples' term, the mean of "
+         "-log(1 - sigmoid(fake_logits)), i.e. the cross-entropy with label 0"),
+        (fake_terms.mean().view(1), "only the fake term: add the real samples' term, the mean of "
+         "-log sigmoid(real_logits), i.e. the cross-entropy with label 1"),
+        ((real_terms.sum() + fake_terms.sum()).view(1), "you summed over the batch; take the mean over each half's "
+         "samples, so that the loss does not grow with the batch size"),
+        (expected.view(1) / 2, "you averaged the two halves; this exercise adds them: mean over the real samples + "
+         "mean over the fake ones (2 ln 2 = 1.386 when the discriminator cannot tell them apart)"),
+        (torch.cat([real_terms, fake_terms]).mean().view(1), "one mean over all real and fake logits together "
+         "weights each half by its size (6 real, 4 fake here): average each half separately, then add the two"),
+        (2 * torch.cat([real_terms, fake_terms]).mean().view(1), "one mean over all real and fake logits together "
+         "weights each half by its size (6 real, 4 fake here): average each half separately, then add the two"),
+        (-expected.view(1), "the sign is flipped: a cross-entropy is -log of a probability, so it is positive")])
+    _expect_close(name, case, value, expected.view(1))
+    if not result.requires_grad:
+        raise CheckFailed(f"{name}({case}) returned the right value without a gradient: .item(), .detach() or "
+                          "torch.tensor(...) cut the loss off from the logits; keep it a tensor computed from them")
+    result.sum().backward()
+    _expect_close(f"{name} gradient with respect to real_logits", case,
+                  real_in.grad if real_in.grad is not None else torch.zeros_like(real),
+                  -(1 - sigmoid(real.double())) / len(real))
+    _expect_close(f"{name} gradient with respect to fake_logits", case,
+                  fake_in.grad if fake_in.grad is not None else torch.zeros_like(fake),
+                  sigmoid(fake.double()) / len(fake))
+    # confident logits: sigmoid(40) rounds to 1 in float32, so a loss computed from probabilities breaks down
+    big_real, big_fake = torch.tensor([[50.0], [-3.0]]), torch.tensor([[40.0], [-60.0]])
+    big_case = "real logits [50, -3] and fake logits [40, -60] (a confident discriminator)"
+    big = fn(big_real.clone(), big_fake.clone())
+    if not isinstance(big, Tensor) or big.numel() != 1:
+        raise CheckFailed(f"{name}({big_case}) should return a scalar tensor too")
+    big_value = big.detach().double().reshape(1)
+    big_expected = (softplus(-big_real.double()).mean() + softplus(big_fake.double()).mean()).view(1)
+    from_probabilities = "computed from probabilities: sigmoid(40) rounds to 1 in float32 and log(1 - 1) = -inf"
+    if not bool(torch.isfinite(big_value).all()):
+        raise CheckFailed(f"{name}({big_case}) returned {big_value.item()}, {from_probabilities}: compute the loss "
+                          "from the logits (F.binary_cross_entropy_with_logits or F.logsigmoid)")
+    _name_known_mistake(name, big_value, [
+        ((softplus(-big_real.double()).mean() + 100 / 2).view(1),
+         f"{from_probabilities}, which F.binary_cross_entropy clips at 100: compute the loss from the logits "
+         "(F.binary_cross_entropy_with_logits)")])
+    _expect_close(name, big_case, big_value, big_expected, rtol=1e-3)
+    return _passed(name, "labels, from logits, both halves, each averaged and added, gradient, confident logits")
+
+
+@_keeps_random_state
+def knn_accuracy(fn: Callable[[Tensor, Tensor, Tensor, Tensor, int], float]) -> bool:
+    """Check ``fn(reference_codes, reference_labels, query_codes, query_labels, k)``: the fraction of queries whose
+    predicted label is right, the prediction being the majority vote among the ``k`` reference codes nearest to the
+    query by Euclidean distance, a tie between labels going to the smallest label. Codes are ``(M, d)`` and
+    ``(Q, d)``, labels ``(M,)`` and ``(Q,)`` integers; the result is one number in ``[0, 1]``."""
+    name = "knn_accuracy"
+    generator = torch.Generator().manual_seed(3)
+    centres = torch.tensor([[0.0, 0.0], [2.0, 0.0], [0.0, 2.0], [2.0, 2.0]])
+    reference_labels = torch.randint(0, 4, (60,), generator=generator)
+    reference = centres[reference_labels] + 0.9 * torch.randn(60, 2, generator=generator)
+    query_labels = torch.randint(0, 4, (40,), generator=generator)
+    queries = centres[query_labels] + 0.9 * torch.randn(40, 2, generator=generator)
+    k = 5
+
+    def accuracy(predicted: Tensor) -> float:
+        return (predicted == query_labels).double().mean().item()
+
+    order = torch.cdist(queries, reference).argsort(dim=1)          # (40, 60): nearest first
+    votes = torch.nn.functional.one_hot(reference_labels[order[:, :k]], 4).sum(dim=1)
+    farthest = torch.nn.functional.one_hot(reference_labels[order[:, -k:]], 4).sum(dim=1)
+
+    def vote(indices: Tensor) -> Tensor:
+        return torch.nn.functional.one_hot(reference_labels[indices], 4).sum(dim=1).argmax(dim=1)
+
+    expected = accuracy(votes.argmax(dim=1))
+    # ties broken otherwise: by the label met first among the k nearest, or by the largest label
+    nearest_labels = reference_labels[order[:, :k]]                  # (40, k)
+    first_seen = torch.stack([(nearest_labels == label).float().argmax(dim=1) for label in range(4)], dim=1)
+    first_seen[votes == 0] = k
+    nearest_wins = accuracy((votes * (k + 1) - first_seen).argmax(dim=1))
+    largest_wins = accuracy(3 - votes.flip(dims=[1]).argmax(dim=1))
+    started, result = _started(name, lambda: fn(reference.clone(), reference_labels.clone(), queries.clone(),
+                                                 query_labels.clone(), k))
+    if not started:
+        return False
+    case = "60 reference codes and 40 queries in 2-d, 4 labels, k = 5"
+    if isinstance(result, Tensor):
+        if result.numel() != 1:
+            raise CheckFailed(f"{name}({case}) should return one number, the accuracy over all queries, got a tensor "
+                              f"of shape {tuple(result.shape)}")
+        result = result.item()
+    if not isinstance(result, numbers.Real) or isinstance(result, bool):
+        raise CheckFailed(f"{name}({case}) should return a number, got {type(result).__name__}")
+    correct = expected * len(query_labels)
+    tie_message = ("a tie between labels (as many votes each) goes to the smallest of them in this exercise, as "
+                   "torch.bincount(...).argmax() does; yours went to another (the nearest code's label, or the "
+                   "largest)")
+    if any(abs(float(result) - wrong) < 1e-6 for wrong in (nearest_wins, largest_wins)):
+        # a wrong tie rule can give the same accuracy here as an off-by-one k: tell them apart on a tie that an
+        # off-by-one k (and skipping the nearest) does not meet. The 4 nearest say 3, 1, 1, 3: a 2 : 2 tie, won by 1.
+        tie_reference = torch.tensor([[1.0, 0.0], [2.0, 0.0], [3.0, 0.0], [4.0, 0.0], [5.0, 0.0]])
+        tie_result = float(fn(tie_reference, torch.tensor([3, 1, 1, 3, 0]), torch.zeros(1, 2), torch.tensor([1]), 4))
+        if abs(tie_result - 1.0) > 1e-6:
+            raise CheckFailed(f"{name}: {tie_message}")
+    _name_known_mistake(name, torch.tensor([float(result)], dtype=torch.float64), [
+        (torch.tensor([correct], dtype=torch.float64), f"you returned the number of correct queries ({correct:.0f}); "
+         "the accuracy is that count divided by the number of queries, a fraction in [0, 1]"),
+        (torch.tensor([100 * expected], dtype=torch.float64), "you returned a percentage; return the fraction in "
+         "[0, 1]"),
+        (torch.tensor([accuracy(farthest.argmax(dim=1))], dtype=torch.float64), "you voted among the k *farthest* "
+         "reference codes: sort the distances in increasing order (topk(..., largest=False))"),
+        (torch.tensor([accuracy(reference_labels[order[:, 0]])], dtype=torch.float64), "you used only the nearest "
+         "reference code (1-NN): vote among the k nearest"),
+        (torch.tensor([accuracy(reference_labels[order[:, k - 1]])], dtype=torch.float64), "you took the label of "
+         "the k-th nearest reference code; the prediction is the majority vote among all k nearest"),
+        # another number of neighbours: listed before the tie rules, whose wrong answers can coincide with these
+        (torch.tensor([accuracy(vote(order[:, :k - 1]))], dtype=torch.float64), "you voted among k - 1 reference "
+         "codes (an off-by-one): vote among the k nearest"),
+        (torch.tensor([accuracy(vote(order[:, :k + 1]))], dtype=torch.float64), "you voted among k + 1 reference "
+         "codes (an off-by-one): vote among the k nearest"),
+        (torch.tensor([accuracy(vote(order[:, 1:k + 1]))], dtype=torch.float64), "you skipped the nearest neighbour "
+         "(as if the query were one of the reference codes): the queries are not among the references, so the k "
+         "nearest start with the very nearest"),
+        *[(torch.tensor([wrong], dtype=torch.float64), tie_message) for wrong in (nearest_wins, largest_wins)]])
+    _expect_close(name, case, float(result), expected)
+    # another k, so that a k fixed inside the function shows
+    three = torch.nn.functional.one_hot(reference_labels[order[:, :3]], 4).sum(dim=1)
+    _expect_close(name, "the same codes, k = 3", float(fn(reference, reference_labels, queries, query_labels, 3)),
+                  accuracy(three.argmax(dim=1)))
+    # the distance: from the origin, (1.3, 1.3) labelled 1 is nearer than (2, 0) labelled 0 by Euclidean distance
+    # (1.84 < 2) but farther by the Manhattan distance (2.6 > 2)
+    metric_result = float(fn(torch.tensor([[2.0, 0.0], [1.3, 1.3]]), torch.tensor([0, 1]), torch.zeros(1, 2),
+                             torch.tensor([1]), 1))
+    if abs(metric_result) < 1e-6:
+        raise CheckFailed(f"{name}: you used the Manhattan (L1) distance instead of Euclidean: from a query at the "
+                          "origin, (1.3, 1.3) is nearer than (2, 0) by Euclidean distance (1.84 < 2) but not by the "
+                          "sum of absolute differences (2.6 > 2); use torch.cdist(queries, references) (p = 2)")
+    if abs(metric_result - 1.0) > 1e-6:
+        raise CheckFailed(f"{name}: a query at the origin labelled 1, references (2, 0) labelled 0 and (1.3, 1.3) "
+                          f"labelled 1, k = 1: the nearest is (1.3, 1.3), so the accuracy is 1.0, got "
+                          f"{metric_result:.4g}")
+    # a tie: the nearest code says 3, the second nearest 1; with k = 2 the vote is 1 : 1 and the smallest label wins
+    tie_reference = torch.tensor([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0], [0.0, -4.0]])
+    tie_labels = torch.tensor([3, 1, 0, 2])
+    tie_result = float(fn(tie_reference, tie_labels, torch.zeros(1, 2), torch.tensor([1]), 2))
+    if abs(tie_result - 1.0) > 1e-6:
+        raise CheckFailed(f"{name}: a query whose 2 nearest codes have labels 3 (nearer) and 1 is a tie, 1 vote "
+                          "each; this exercise gives a tie to the smallest label (1), which is what "
+                          "torch.bincount(...).argmax() does, so the accuracy for a query labelled 1 is 1.0, "
+                          f"got {tie_result:.4g}")
+    return _passed(name, "k nearest, majority vote, ties to the smallest label, a fraction")
+
+
+@_keeps_random_state
+def kl_sparsity(fn: Callable[[Tensor, float], Tensor]) -> bool:
+    """Check ``fn(code, rho)``: the KL sparsity penalty of a batch of sigmoid codes ``(N, H)`` with values in
+    ``(0, 1)``, one number (a 0-d tensor) in nats, ``sum_j KL(rho || rho_hat_j)``, where ``rho_hat_j`` is unit ``j``'s
+    mean activation over the batch and ``KL(p || q) = p log(p / q) + (1 - p) log((1 - p) / (1 - q))`` is the KL
+    divergence between two Bernoulli distributions."""
+    import math
+    name = "kl_sparsity"
+    generator = torch.Generator().manual_seed(0)
+    # units with different mean activations, some far from rho, so that every wrong formula gives another number
+    code = torch.sigmoid(1.5 * torch.randn(8, 5, generator=generator) + torch.linspace(-3, 1, 5)).requires_grad_()
+    rho = 0.1
+    started, result = _started(name, lambda: fn(code, rho))
+    if not started:
+        return False
+    case = "code of shape (8, 5), rho = 0.1"
+    if not isinstance(result, Tensor):
+        raise CheckFailed(f"{name}({case}) should return a torch.Tensor (a penalty to train with must carry a "
+                          f"gradient), got {type(result).__name__}")
+    if result.ndim != 0:
+        raise CheckFailed(f"{name}({case}) should return one number, a 0-d tensor, got shape {tuple(result.shape)}: "
+                          "sum KL(rho || rho_hat_j) over the units j (.sum() with no dim)")
+    c = code.detach().double()
+    kl = lambda p, q: p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))
+    rho_hat = c.mean(dim=0)
+    expected = kl(rho, rho_hat).sum()
+    per_activation = ("you took one KL per activation (per image and unit); rho_hat_j is unit j's mean activation "
+                      "over the batch, code.mean(dim=0), and the KL is taken of that mean")
+    _name_known_mistake(name, result.detach().double().reshape(1), [(wrong.reshape(1), message) for wrong, message in [
+        (kl(rho_hat, rho).sum(), "the KL's arguments are swapped: the penalty is KL(rho || rho_hat_j) = "
+         "rho log(rho / rho_hat_j) + (1 - rho) log((1 - rho) / (1 - rho_hat_j)), the target rho first"),
+        (kl(rho, rho_hat).mean(), "you averaged over the units; the penalty sums KL(rho || rho_hat_j) over them"),
+        (kl(rho, c).sum(dim=1).mean(), per_activation),
+        (kl(rho, c).sum(), per_activation),
+        (kl(rho, c).mean(), per_activation),
+        (kl(rho, c.mean(dim=1)).sum(), "you averaged over the units (dim=1); rho_hat_j is unit j's mean over the "
+         "images of the batch, code.mean(dim=0)"),
+        ((rho * torch.log(rho / rho_hat)).sum(), "the (1 - rho) log((1 - rho) / (1 - rho_hat_j)) term is missing: a "
+         "KL between Bernoulli distributions has a term for 'on' and one for 'off'"),
+        (((1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum(), "the rho log(rho / rho_hat_j) term is missing: a "
+         "KL between Bernoulli distributions has a term for 'on' and one for 'off'"),
+        (kl(rho, c.mean()), "you averaged over all entries, code.mean(); rho_hat_j is each unit's own mean over the "
+         "batch, code.mean(dim=0), one per unit, and the KL is summed over the units"),
+        (c.shape[1] * kl(rho, c.mean()), "you averaged over all entries, code.mean(); rho_hat_j is each unit's own "
+         "mean over the batch, code.mean(dim=0), one per unit"),
+        (expected / math.log(2), "you used log2 (bits); the penalty is in nats, the natural log (torch.log)"),
+        (-expected, "the sign is flipped: a KL divergence is never negative")]])
+    _expect_close(name, case, result.detach(), expected)
+    # exactly 0 when every unit's mean activation is rho; a known value when it is not
+    _expect_close(name, "every activation 0.3, rho = 0.3", fn(torch.full((4, 3), 0.3), 0.3).detach(), 0.0)
+    _expect_close(name, "every activation 0.5, rho = 0.1, 5 units", fn(torch.full((6, 5), 0.5), 0.1).detach(),
+                  5 * (0.1 * math.log(0.2) + 0.9 * math.log(1.8)))
+    if not result.requires_grad:
+        raise CheckFailed(f"{name}: the result carries no gradient to the code; use torch operations only")
+    result.backward()
+    gradient = (-rho / rho_hat + (1 - rho) / (1 - rho_hat)).expand_as(c) / len(c)
+    _expect_close(f"{name} gradient d/dcode", case, code.grad, gradient)
+    return _passed(name, "one number, batch means per unit, KL(rho || rho_hat) summed over units, nats, gradient")

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 import aecourse
-from aecourse import (anomaly, check, data, files, likelihood, losses, metrics, models, plot, runtime, train,
+from aecourse import (anomaly, attributes, check, data, files, likelihood, losses, metrics, models, plot, runtime, train,
                       validation, yardstick)
 from aecourse.check import CheckFailed
 
@@ -333,6 +333,11 @@ PROBES = [
     ("summarize NaN", lambda: metrics.summarize([1.0, math.nan]), ValueError, "non-finite"),
     ("summarize string", lambda: metrics.summarize("1.0"), TypeError, "list of numbers"),
     ("summarize float", lambda: metrics.summarize(3.0), TypeError, "list of numbers"),
+    ("ink_mass flattened", lambda: attributes.ink_mass(IMAGES.view(8, 784)), ValueError, "flattened"),
+    ("slant of a black image", lambda: attributes.slant(torch.zeros(2, 1, 28, 28)), ValueError, "all black"),
+    ("width of a black image", lambda: attributes.width(torch.zeros(2, 1, 28, 28)), ValueError, "image 0 is all black"),
+    ("thickness with NaN", lambda: attributes.thickness(with_nan(IMAGES)), ValueError, r"values in \[0, 1\]"),
+    ("thickness list", lambda: attributes.thickness([[0.5]]), TypeError, "torch.Tensor"),
     ("gaussian_blur width", lambda: anomaly.gaussian_blur(IMAGES, -1.0), ValueError, "non-negative number"),
     ("gaussian_blur flattened", lambda: anomaly.gaussian_blur(IMAGES.view(8, 784), 1.0), ValueError, "flattened"),
     ("anomaly_score shapes", lambda: anomaly.anomaly_score(IMAGES[:4], IMAGES), ValueError, "same shape"),
@@ -441,7 +446,7 @@ def test_the_table_covers_every_public_module():
                  "kl", "fit", "evaluate", "reconstruction_errors", "pca", "high_frequency_share", "summarize",
                  "image_grid", "plot_history", "compare_images", "latent", "seed_everything", "glue",
                  "write_atomically", "check", "yardstick", "likelihood", "reparameterize", "bernoulli_nll",
-                 "vae_loss", "latent_activity"):
+                 "vae_loss", "latent_activity", "ink_mass", "slant", "width", "thickness"):
         assert name in probed, name
 
 

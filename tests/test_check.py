@@ -421,3 +421,171 @@ def test_quantize_check_leaves_the_random_state_and_inputs_alone():
         z.clamp_(low, high)
         return quantize_reference(z, low, high, bits)
     assert check.quantize(in_place) is True
+
+
+def discriminator_loss_reference(real_logits, fake_logits):
+    F = torch.nn.functional
+    return (F.binary_cross_entropy_with_logits(real_logits, torch.ones_like(real_logits))
+            + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits)))
+
+
+def test_discriminator_loss():
+    F = torch.nn.functional
+    assert check.discriminator_loss(discriminator_loss_reference) is True
+    assert check.discriminator_loss(stub) is False
+    # other correct forms: logsigmoid by hand, softplus, and a (1,)-shaped result
+    assert check.discriminator_loss(lambda r, f: -F.logsigmoid(r).mean() - F.logsigmoid(-f).mean()) is True
+    assert check.discriminator_loss(lambda r, f: F.softplus(-r).mean() + F.softplus(f).mean()) is True
+    assert check.discriminator_loss(lambda r, f: discriminator_loss_reference(r, f).view(1)) is True
+    ones, zeros = torch.ones_like, torch.zeros_like
+    with_logits = F.binary_cross_entropy_with_logits
+    for wrong, message in [
+            (lambda r, f: discriminator_loss_reference(f, r), "labels are swapped"),
+            (lambda r, f: with_logits(r, zeros(r)) + with_logits(f, ones(f)), "labels are swapped"),
+            (lambda r, f: discriminator_loss_reference(torch.sigmoid(r), torch.sigmoid(f)), "applied a sigmoid"),
+            (lambda r, f: with_logits(r, ones(r)), "only the real term"),
+            (lambda r, f: with_logits(f, zeros(f)), "only the fake term"),
+            (lambda r, f: with_logits(r, ones(r), reduction="sum") + with_logits(f, zeros(f), reduction="sum"),
+             "summed over the batch"),
+            (lambda r, f: discriminator_loss_reference(r, f) / 2, "averaged the two halves"),
+            (lambda r, f: with_logits(torch.cat([r, f]), torch.cat([ones(r), zeros(f)])), "weights each half"),
+            (lambda r, f: 2 * with_logits(torch.cat([r, f]), torch.cat([ones(r), zeros(f)])), "weights each half"),
+            (lambda r, f: -discriminator_loss_reference(r, f), "sign is flipped"),
+            (lambda r, f: F.binary_cross_entropy(torch.sigmoid(r), ones(r))
+             + F.binary_cross_entropy(torch.sigmoid(f), zeros(f)), "clips at 100"),
+            (lambda r, f: -torch.log(torch.sigmoid(r)).mean() - torch.log(1 - torch.sigmoid(f)).mean(), "inf"),
+            (lambda r, f: discriminator_loss_reference(r, f).item(), "Python number"),
+            (lambda r, f: discriminator_loss_reference(r, f).detach(), "without a gradient"),
+            (lambda r, f: torch.stack([discriminator_loss_reference(r, f)] * 2), "one number"),
+            (lambda r, f: discriminator_loss_reference(r, f) + 0.1, "expected"),
+            (lambda r, f: discriminator_loss_reference(r.detach(), f), "gradient with respect to real_logits"),
+            (lambda r, f: discriminator_loss_reference(r, f.detach()), "gradient with respect to fake_logits")]:
+        with pytest.raises(CheckFailed, match=message):
+            check.discriminator_loss(wrong)
+
+
+def test_discriminator_loss_check_leaves_the_random_state_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    check.discriminator_loss(discriminator_loss_reference)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def knn_accuracy_reference(reference_codes, reference_labels, query_codes, query_labels, k):
+    nearest = torch.cdist(query_codes, reference_codes).topk(k, dim=1, largest=False).indices
+    votes = torch.nn.functional.one_hot(reference_labels[nearest], int(reference_labels.max()) + 1).sum(dim=1)
+    return (votes.argmax(dim=1) == query_labels).float().mean().item()
+
+
+def _knn_with(choose):
+    """A k-NN accuracy whose prediction comes from choose(labels of all references sorted nearest first, k)."""
+    def fn(reference_codes, reference_labels, query_codes, query_labels, k):
+        order = torch.cdist(query_codes, reference_codes).argsort(dim=1)
+        return (choose(reference_labels[order], k) == query_labels).float().mean().item()
+    return fn
+
+
+def _vote(sorted_labels):
+    return torch.nn.functional.one_hot(sorted_labels, 10).sum(dim=1).argmax(dim=1)
+
+
+def _vote_nearest_wins_ties(sorted_labels, k):
+    counts = torch.nn.functional.one_hot(sorted_labels[:, :k], 10).sum(dim=1)            # (Q, 10)
+    tied = counts == counts.max(dim=1, keepdim=True).values
+    first = [next(label for label in row.tolist() if tied[i, label]) for i, row in enumerate(sorted_labels[:, :k])]
+    return torch.tensor(first)
+
+
+def _knn_manhattan(reference_codes, reference_labels, query_codes, query_labels, k):
+    nearest = torch.cdist(query_codes, reference_codes, p=1).topk(k, dim=1, largest=False).indices
+    return (_vote(reference_labels[nearest]) == query_labels).float().mean().item()
+
+
+def test_knn_accuracy():
+    assert check.knn_accuracy(knn_accuracy_reference) is True
+    assert check.knn_accuracy(stub) is False
+    # scikit-learn's classifier (uniform weights) votes the same way and gives ties to the smallest label too
+    from sklearn.neighbors import KNeighborsClassifier
+    generator = torch.Generator().manual_seed(0)
+    reference, labels = torch.randn(200, 3, generator=generator), torch.randint(0, 5, (200,), generator=generator)
+    queries, query_labels = torch.randn(100, 3, generator=generator), torch.randint(0, 5, (100,), generator=generator)
+    for k in (1, 4, 7):
+        ours = knn_accuracy_reference(reference, labels, queries, query_labels, k)
+        theirs = KNeighborsClassifier(k).fit(reference.numpy(), labels.numpy()).score(queries.numpy(),
+                                                                                   query_labels.numpy())
+        assert ours == pytest.approx(theirs)
+    count = lambda *args: round(knn_accuracy_reference(*args) * len(args[3]))   # noqa: E731
+    for wrong, message in [
+            (count, "number of correct queries"),
+            (lambda *args: 100 * knn_accuracy_reference(*args), "percentage"),
+            (_knn_with(lambda s, k: _vote(s[:, -k:])), "farthest"),
+            (_knn_with(lambda s, k: s[:, 0]), "1-NN"),
+            (_knn_with(lambda s, k: s[:, k - 1]), "k-th nearest"),
+            (_knn_with(lambda s, k: _vote(s[:, :k - 1])), "k - 1 reference"),
+            (_knn_with(lambda s, k: _vote(s[:, :k + 1])), "k \\+ 1 reference"),
+            (_knn_with(lambda s, k: _vote(s[:, 1:k + 1])), "skipped the nearest neighbour"),
+            (_knn_manhattan, "Manhattan \\(L1\\) distance instead of Euclidean"),
+            (_knn_with(lambda s, k: _vote(s[:, :5])), "k = 3"),
+            (_knn_with(_vote_nearest_wins_ties), "smallest of them"),
+            (_knn_with(lambda s, k: 9 - _vote(9 - s[:, :k])), "smallest of them"),   # ties to the largest label
+            (lambda *args: torch.tensor([knn_accuracy_reference(*args)] * 2), "one number"),
+            (lambda *args: "0.9", "should return a number")]:
+        with pytest.raises(CheckFailed, match=message):
+            check.knn_accuracy(wrong)
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    check.knn_accuracy(knn_accuracy_reference)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def kl_sparsity_reference(code, rho):
+    rho_hat = code.mean(dim=0)
+    return (rho * torch.log(rho / rho_hat) + (1 - rho) * torch.log((1 - rho) / (1 - rho_hat))).sum()
+
+
+def _bernoulli_kl(p, q):
+    return p * torch.log(p / q) + (1 - p) * torch.log((1 - p) / (1 - q))
+
+
+def test_kl_sparsity():
+    assert check.kl_sparsity(kl_sparsity_reference) is True
+    assert check.kl_sparsity(stub) is False
+    # the same KL through torch.distributions, and with rho as a tensor, are right too
+    assert check.kl_sparsity(lambda code, rho: torch.distributions.kl_divergence(
+        torch.distributions.Bernoulli(probs=torch.full_like(code[0], rho)),
+        torch.distributions.Bernoulli(probs=code.mean(dim=0))).sum()) is True
+    assert check.kl_sparsity(lambda code, rho: kl_sparsity_reference(code, torch.tensor(rho))) is True
+    for wrong, message in [
+            (lambda code, rho: _bernoulli_kl(code.mean(dim=0), rho).sum(), "arguments are swapped"),
+            (lambda code, rho: _bernoulli_kl(rho, code.mean(dim=0)).mean(), "averaged over the units;"),
+            (lambda code, rho: _bernoulli_kl(rho, code).sum(dim=1).mean(), "one KL per activation"),
+            (lambda code, rho: _bernoulli_kl(rho, code).sum(), "one KL per activation"),
+            (lambda code, rho: _bernoulli_kl(rho, code).mean(), "one KL per activation"),
+            (lambda code, rho: _bernoulli_kl(rho, code.mean(dim=1)).sum(), r"averaged over the units \(dim=1\)"),
+            (lambda code, rho: (rho * torch.log(rho / code.mean(dim=0))).sum(), r"\(1 - rho\) .* term is missing"),
+            (lambda code, rho: ((1 - rho) * torch.log((1 - rho) / (1 - code.mean(dim=0)))).sum(),
+             r"the rho log\(rho / rho_hat_j\) term is missing"),
+            (lambda code, rho: _bernoulli_kl(rho, code.mean()), r"averaged over all entries, code.mean\(\)"),
+            (lambda code, rho: _bernoulli_kl(rho, code.mean()).sum(), r"averaged over all entries, code.mean\(\)"),
+            (lambda code, rho: code.shape[1] * _bernoulli_kl(rho, code.mean()), r"averaged over all entries"),
+            (lambda code, rho: kl_sparsity_reference(code, rho).reshape(1), r"one number, a 0-d tensor, got shape \(1,\)"),
+            (lambda code, rho: kl_sparsity_reference(code, rho) / math.log(2), "log2"),
+            (lambda code, rho: -kl_sparsity_reference(code, rho), "sign is flipped"),
+            (lambda code, rho: _bernoulli_kl(rho, code.mean(dim=0)), r"one number, a 0-d tensor, got shape \(5,\)"),
+            (lambda code, rho: kl_sparsity_reference(code, rho).item(), "torch.Tensor"),
+            (lambda code, rho: kl_sparsity_reference(code.detach(), rho), "no gradient"),
+            (lambda code, rho: kl_sparsity_reference(code, rho) + 0.01, "expected"),
+            (lambda code, rho: kl_sparsity_reference(code, rho) if len(code) == 8 else torch.tensor(1.0),
+             "every activation 0.3")]:
+        with pytest.raises(CheckFailed, match=message):
+            check.kl_sparsity(wrong)
+
+
+def test_kl_sparsity_check_leaves_the_random_state_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    check.kl_sparsity(kl_sparsity_reference)
+    assert torch.equal(torch.rand(3), expected)
