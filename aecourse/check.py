@@ -59,6 +59,18 @@ def _expect_tensor(name: str, case: str, result: object, shape: tuple[int, ...])
     return result
 
 
+def _expect_number(name: str, case: str, result: object, hint: str = "") -> float:
+    """A Python number, a NumPy scalar or a one-element tensor, as a float; anything else fails with ``hint``."""
+    if isinstance(result, Tensor):
+        if result.numel() != 1:
+            raise CheckFailed(f"{name}({case}) should return one number, got a tensor of shape "
+                              f"{tuple(result.shape)}{hint}")
+        result = result.item()
+    if not isinstance(result, numbers.Real) or isinstance(result, bool):   # NumPy scalars are numbers too
+        raise CheckFailed(f"{name}({case}) should return a number, got {type(result).__name__}")
+    return float(result)
+
+
 def _expect_close(name: str, case: str, result: Tensor | float, expected: Tensor | float, *,
                   rtol: float = 1e-4, atol: float = 1e-5) -> None:
     result_t, expected_t = torch.as_tensor(result, dtype=torch.float64), torch.as_tensor(expected, dtype=torch.float64)
@@ -544,13 +556,8 @@ def hole_psnr(fn: Callable[[Tensor, Tensor, Tensor], float]) -> bool:
     if not started:
         return False
     case = "filled, clean, mask of shape (3, 1, 28, 28)"
-    if isinstance(result, Tensor):
-        if result.numel() != 1:
-            raise CheckFailed(f"{name}({case}) should return one number for all images, got a tensor of shape "
-                              f"{tuple(result.shape)}: pool the squared error over every hole pixel of every image")
-        result = result.item()
-    if not isinstance(result, numbers.Real) or isinstance(result, bool):   # NumPy scalars are numbers too
-        raise CheckFailed(f"{name}({case}) should return a number, got {type(result).__name__}")
+    result = _expect_number(name, case, result, ": one number for all images; pool the squared error over every "
+                                                "hole pixel of every image")
     error = (filled - clean).double().square()
     in_holes = (error * mask).sum()
     db = lambda mse: 10 * torch.log10(1 / mse)
@@ -583,12 +590,7 @@ def auroc(fn: Callable[[Tensor, Tensor], float]) -> bool:
     if not started:
         return False
     case = "normal = [0.1, 0.4, 0.4, 0.7, 0.2], anomalous = [0.4, 0.9, 0.3, 0.8]"
-    if isinstance(result, Tensor):
-        if result.numel() != 1:
-            raise CheckFailed(f"{name}({case}) should return one number, got a tensor of shape {tuple(result.shape)}")
-        result = result.item()
-    if not isinstance(result, (int, float)) or isinstance(result, bool):
-        raise CheckFailed(f"{name}({case}) should return a number, got {type(result).__name__}")
+    result = _expect_number(name, case, result)
     higher = (anomalous[:, None] > normal[None, :]).double().mean().item()
     ties = (anomalous[:, None] == normal[None, :]).double().mean().item()
     expected = higher + ties / 2
@@ -802,13 +804,7 @@ def knn_accuracy(fn: Callable[[Tensor, Tensor, Tensor, Tensor, int], float]) -> 
     if not started:
         return False
     case = "60 reference codes and 40 queries in 2-d, 4 labels, k = 5"
-    if isinstance(result, Tensor):
-        if result.numel() != 1:
-            raise CheckFailed(f"{name}({case}) should return one number, the accuracy over all queries, got a tensor "
-                              f"of shape {tuple(result.shape)}")
-        result = result.item()
-    if not isinstance(result, numbers.Real) or isinstance(result, bool):
-        raise CheckFailed(f"{name}({case}) should return a number, got {type(result).__name__}")
+    result = _expect_number(name, case, result, ": the accuracy over all queries")
     correct = expected * len(query_labels)
     tie_message = ("a tie between labels (as many votes each) goes to the smallest of them in this exercise, as "
                    "torch.bincount(...).argmax() does; yours went to another (the nearest code's label, or the "

@@ -464,14 +464,6 @@ def test_discriminator_loss():
             check.discriminator_loss(wrong)
 
 
-def test_discriminator_loss_check_leaves_the_random_state_alone():
-    torch.manual_seed(5)
-    expected = torch.rand(3)
-    torch.manual_seed(5)
-    check.discriminator_loss(discriminator_loss_reference)
-    assert torch.equal(torch.rand(3), expected)
-
-
 def knn_accuracy_reference(reference_codes, reference_labels, query_codes, query_labels, k):
     nearest = torch.cdist(query_codes, reference_codes).topk(k, dim=1, largest=False).indices
     votes = torch.nn.functional.one_hot(reference_labels[nearest], int(reference_labels.max()) + 1).sum(dim=1)
@@ -583,9 +575,12 @@ def test_kl_sparsity():
             check.kl_sparsity(wrong)
 
 
-def test_kl_sparsity_check_leaves_the_random_state_alone():
+@pytest.mark.parametrize("name, reference", [("discriminator_loss", discriminator_loss_reference),
+                                             ("knn_accuracy", knn_accuracy_reference),
+                                             ("kl_sparsity", kl_sparsity_reference)])
+def test_the_representation_checks_leave_the_random_state_alone(name, reference):
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
-    check.kl_sparsity(kl_sparsity_reference)
+    getattr(check, name)(reference)
     assert torch.equal(torch.rand(3), expected)
