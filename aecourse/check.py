@@ -11,6 +11,7 @@ so a notebook with unsolved exercises still runs top to bottom.
 from __future__ import annotations
 
 import functools
+import math
 import numbers
 from collections.abc import Callable
 
@@ -871,7 +872,6 @@ def kl_sparsity(fn: Callable[[Tensor, float], Tensor]) -> bool:
     ``(0, 1)``, one number (a 0-d tensor) in nats, ``sum_j KL(rho || rho_hat_j)``, where ``rho_hat_j`` is unit ``j``'s
     mean activation over the batch and ``KL(p || q) = p log(p / q) + (1 - p) log((1 - p) / (1 - q))`` is the KL
     divergence between two Bernoulli distributions."""
-    import math
     name = "kl_sparsity"
     generator = torch.Generator().manual_seed(0)
     # units with different mean activations, some far from rho, so that every wrong formula gives another number
