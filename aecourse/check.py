@@ -923,3 +923,326 @@ def kl_sparsity(fn: Callable[[Tensor, float], Tensor]) -> bool:
     gradient = (-rho / rho_hat + (1 - rho) / (1 - rho_hat)).expand_as(c) / len(c)
     _expect_close(f"{name} gradient d/dcode", case, code.grad, gradient)
     return _passed(name, "one number, batch means per unit, KL(rho || rho_hat) summed over units, nats, gradient")
+
+
+@_keeps_random_state
+def generator_loss(fn: Callable[[Tensor], Tensor]) -> bool:
+    """Check ``fn(fake_logits)``: a GAN generator's non-saturating loss computed from the discriminator's logits of
+    generated samples, ``mean_i(-log sigmoid(fake_i))`` (the fakes labelled 1, i.e. "call them real"; ``ln 2`` when
+    every logit is 0). The logits are ``(N, 1)``; the result is a scalar tensor whose gradient reaches the logits."""
+    name = "generator_loss"
+    fake = torch.tensor([[-2.5], [0.8], [-0.1], [1.5], [-4.0]])
+    fake_in = fake.clone().requires_grad_()
+    started, result = _started(name, lambda: fn(fake_in))
+    if not started:
+        return False
+    case = "5 fake logits [-2.5, 0.8, -0.1, 1.5, -4], shape (5, 1)"
+    softplus, sigmoid = torch.nn.functional.softplus, torch.sigmoid   # -log sigmoid(x) = softplus(-x)
+    f = fake.double()
+    expected = softplus(-f).mean()
+    if not isinstance(result, Tensor):
+        raise CheckFailed(f"{name}({case}) should return a scalar torch.Tensor, got {type(result).__name__}: the "
+                          "optimizer needs the loss's gradient, which a Python number (.item()) no longer has")
+    if result.numel() != 1:
+        raise CheckFailed(f"{name}({case}) should return one number, got a tensor of shape {tuple(result.shape)}: "
+                          "average over the samples")
+    value = result.detach().double().reshape(1)
+    if not bool(torch.isfinite(value).all()):
+        raise CheckFailed(f"{name}({case}) returned {value.item()}: compute the loss from the logits "
+                          "(F.binary_cross_entropy_with_logits or F.logsigmoid), never log(sigmoid(...))")
+    minimax = ("the minimax form log(1 - D(G(z))): it saturates (its gradient vanishes) when the discriminator "
+               "rejects the fakes; the non-saturating loss is -log D(G(z)), the fakes labelled 1")
+    _name_known_mistake(name, value, [
+        ((-softplus(f)).mean().view(1), f"you wrote {minimax}"),
+        (softplus(f).mean().view(1), "the labels are swapped: that is the discriminator's term for fakes (label 0); "
+         "the generator wants its samples called real, label 1: -log sigmoid(fake_logits)"),
+        ((-softplus(-f)).mean().view(1), "the sign is flipped: the loss is -log sigmoid(fake_logits), positive, "
+         "and the generator minimises it"),
+        (softplus(-sigmoid(f)).mean().view(1), "you applied a sigmoid to the logits and then a with-logits loss "
+         "(probabilities fed in as logits): binary_cross_entropy_with_logits applies the sigmoid itself"),
+        (softplus(-f).sum().view(1), "you summed over the batch; take the mean over the samples, so that the loss "
+         "does not grow with the batch size"),
+        ((-softplus(f)).sum().view(1), f"you wrote {minimax}, and summed instead of averaging")])
+    _expect_close(name, case, value, expected.view(1))
+    if not result.requires_grad:
+        raise CheckFailed(f"{name}({case}) returned the right value without a gradient: .detach() (of the fake "
+                          "samples or of the logits), .item() or torch.tensor(...) cut the loss off from the "
+                          "generator; the generator's loss must reach it through D(G(z))")
+    result.sum().backward()
+    _expect_close(f"{name} gradient with respect to fake_logits", case,
+                  fake_in.grad if fake_in.grad is not None else torch.zeros_like(fake),
+                  -(1 - sigmoid(f)) / len(f))
+    # a confident discriminator: sigmoid(-120) underflows to 0 in float32, so a loss from probabilities breaks down
+    big = torch.tensor([[-120.0], [3.0]])
+    big_case = "fake logits [-120, 3] (a discriminator that confidently rejects the first fake)"
+    big_result = fn(big.clone())
+    if not isinstance(big_result, Tensor) or big_result.numel() != 1:
+        raise CheckFailed(f"{name}({big_case}) should return a scalar tensor too")
+    big_value = big_result.detach().double().reshape(1)
+    from_probabilities = "computed from probabilities: sigmoid(-120) rounds to 0 in float32 and -log 0 = inf"
+    if not bool(torch.isfinite(big_value).all()):
+        raise CheckFailed(f"{name}({big_case}) returned {big_value.item()}, {from_probabilities}: compute the loss "
+                          "from the logits (F.binary_cross_entropy_with_logits or F.logsigmoid)")
+    _name_known_mistake(name, big_value, [
+        (((100 + softplus(torch.tensor(-3.0, dtype=torch.float64))) / 2).view(1),
+         f"{from_probabilities}, which F.binary_cross_entropy clips at 100: compute the loss from the logits "
+         "(F.binary_cross_entropy_with_logits)")])
+    _expect_close(name, big_case, big_value, softplus(-big.double()).mean().view(1), rtol=1e-3)
+    return _passed(name, "non-saturating, labelled real, from logits, mean, gradient, confident logits")
+
+
+class _Conditioner(nn.Module):
+    """The check's conditioner: the first ``split`` entries -> (log-scales, shifts) for the other ``dim - split``."""
+
+    def __init__(self, split: int, rest: int, generator: torch.Generator) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(split, 2 * rest, generator=generator, dtype=torch.float64))
+        self.bias = nn.Parameter(torch.randn(2 * rest, generator=generator, dtype=torch.float64))
+
+    def forward(self, a: Tensor) -> tuple[Tensor, Tensor]:
+        log_scale, shift = (a @ self.weight + self.bias).chunk(2, dim=1)
+        return 1.5 * torch.tanh(log_scale), shift   # log-scales of both signs, some below -1 and above 1
+
+
+@_keeps_random_state
+def coupling_inverse(fn: Callable[[Tensor, Callable[[Tensor], tuple[Tensor, Tensor]], int],
+                                  tuple[Tensor, Tensor]]) -> bool:
+    """Check ``fn(z, conditioner, split)``: the inverse of an affine coupling layer and its log-determinant. The layer
+    maps ``u`` to ``z`` by ``z[:, :split] = u[:, :split]`` and ``z[:, split:] = u[:, split:] * exp(s) + t`` with
+    ``(s, t) = conditioner(u[:, :split])``; ``fn`` returns the pair ``(u, log_det)``: ``u`` ``(N, D)`` and
+    ``log_det`` ``(N,)``, one ``log |det du/dz|`` per sample, which is ``-s.sum(dim=1)``."""
+    name = "coupling_inverse"
+    generator = torch.Generator().manual_seed(0)
+    n, dim, split = 6, 5, 2
+    conditioner = _Conditioner(split, dim - split, generator)
+    z = 2 * torch.randn(n, dim, generator=generator, dtype=torch.float64)
+    case = "z of shape (6, 5), split = 2, a conditioner (6, 2) -> log-scales s and shifts t, each (6, 3)"
+
+    def call() -> object:
+        try:
+            return fn(z.clone(), conditioner, split)
+        except NotImplementedError:
+            raise
+        except RuntimeError as error:   # a conditioner fed the wrong columns fails on its shapes
+            raise CheckFailed(f"{name}({case}) raised {error!r}: call the conditioner on the conditioning half, "
+                              "z[:, :split], which the layer left unchanged") from error
+
+    started, result = _started(name, call)
+    if not started:
+        return False
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        length = f" of length {len(result)}" if isinstance(result, (tuple, list)) else ""
+        raise CheckFailed(f"{name}({case}) should return a pair (u, log_det), got {type(result).__name__}{length}")
+    u = _expect_tensor(f"{name} u", case, result[0], (n, dim)).detach().double()
+    log_det = result[1]
+    if isinstance(log_det, Tensor) and log_det.numel() == 1 and n > 1:
+        raise CheckFailed(f"{name}({case}): log_det is one number for the whole batch; it is per sample, shape "
+                          f"({n},): sum the log-scales over the dimensions only, -s.sum(dim=1)")
+    if isinstance(log_det, Tensor) and tuple(log_det.shape) == (dim - split,):
+        raise CheckFailed(f"{name}({case}): log_det has shape {tuple(log_det.shape)}, one entry per transformed "
+                          f"dimension: you summed over the batch (dim=0); sum over the dimensions, one value per "
+                          f"sample: -s.sum(dim=1)")
+    if isinstance(log_det, Tensor) and tuple(log_det.shape) == (n, dim - split):
+        raise CheckFailed(f"{name}({case}): log_det has one entry per transformed dimension, shape "
+                          f"{tuple(log_det.shape)}; the log-determinant of a sample sums them: -s.sum(dim=1)")
+    log_det = _expect_tensor(f"{name} log_det", case, log_det, (n,)).detach().double()
+    with torch.no_grad():
+        s, t = conditioner(z[:, :split])
+        z1, z2 = z[:, :split], z[:, split:]
+        u2 = (z2 - t) * torch.exp(-s)
+    if not torch.allclose(u[:, :split], z1):
+        raise CheckFailed(f"{name}({case}): u[:, :split] differs from z[:, :split]; the conditioning half passes "
+                          "through the layer unchanged (only the other half is scaled and shifted), so the inverse "
+                          "copies it too")
+    _name_known_mistake(name, u[:, split:], [
+        ((z2 - t) / s, "you divided by s; s is the log of the scale: the layer multiplied by exp(s), so the inverse "
+         "divides by exp(s), (z2 - t) * torch.exp(-s)"),
+        ((z2 - t) * s, "you multiplied by s; s is the log of the scale: the inverse divides by exp(s), "
+         "(z2 - t) * torch.exp(-s)"),
+        ((z2 - t) * torch.exp(s), "you multiplied by exp(s) again; the inverse undoes the scaling: "
+         "(z2 - t) * torch.exp(-s)"),
+        (z2 * torch.exp(-s) - t, "the shift is removed after the scaling is undone; the layer scaled first and "
+         "shifted second, so the inverse subtracts t first: (z2 - t) * torch.exp(-s)"),
+        (z2 * torch.exp(-s) + t, "undo the shift by subtracting it, and before the scaling: (z2 - t) * torch.exp(-s)"),
+        ((z2 + t) * torch.exp(-s), "undo the shift by subtracting t, not adding it: (z2 - t) * torch.exp(-s)"),
+        (z2 * torch.exp(-s), "the shift t is not undone: (z2 - t) * torch.exp(-s)"),
+        (z2 - t, "the scaling is not undone: (z2 - t) * torch.exp(-s)")])
+    _expect_close(f"{name} u", case, u[:, split:], u2)
+    _name_known_mistake(name, log_det, [
+        (s.sum(dim=1), "log_det has the wrong sign: the layer's own log-determinant is +sum(s); its inverse "
+         "divides by exp(s), so log |det du/dz| = -s.sum(dim=1)"),
+        (-torch.exp(s).sum(dim=1), "you summed exp(s); s is already the log of the scale, so log |det du/dz| = "
+         "-s.sum(dim=1)"),
+        (torch.exp(s).sum(dim=1), "you summed exp(s), with the wrong sign too; log |det du/dz| = -s.sum(dim=1)"),
+        (-torch.exp(s).prod(dim=1), "that is minus the layer's own determinant (dz/du), not the log-determinant of "
+         "the inverse: -s.sum(dim=1)"),
+        (torch.exp(-s).prod(dim=1), "that is the determinant itself, not its log: -s.sum(dim=1)"),
+        (-s.mean(dim=1), "you averaged the log-scales over the dimensions; the log-determinant sums them: "
+         "-s.sum(dim=1)"),
+        (-s.sum().expand(n), "every sample got the batch's total; the log-determinant is per sample: -s.sum(dim=1)")])
+    _expect_close(f"{name} log_det", case, log_det, -s.sum(dim=1))
+    # a known value: log-scale ln 2 and shift 1 everywhere, so u2 = (z2 - 1) / 2 and log_det = -3 ln 2
+    known = fn(torch.tensor([[0.5, -1.0, 3.0, 5.0, -1.0]], dtype=torch.float64),
+               lambda a: (torch.full((len(a), 3), math.log(2), dtype=a.dtype), torch.ones(len(a), 3, dtype=a.dtype)),
+               2)
+    known_case = "z = [[0.5, -1, 3, 5, -1]], split = 2, s = ln 2 and t = 1 everywhere"
+    _expect_close(f"{name} u", known_case, known[0].detach(), torch.tensor([[0.5, -1.0, 1.0, 2.0, -1.0]]))
+    _expect_close(f"{name} log_det", known_case, torch.as_tensor(known[1]).detach().reshape(-1),
+                  torch.tensor([-3 * math.log(2)]))
+    # the round trip: the layer applied to u gives z back
+    with torch.no_grad():
+        s_back, t_back = conditioner(u[:, :split])
+        z_back = torch.cat([u[:, :split], u[:, split:] * torch.exp(s_back) + t_back], dim=1)
+    _expect_close(f"{name} round trip", "the layer applied to your u", z_back, z)
+    return _passed(name, "conditioning half unchanged, (z2 - t) * exp(-s), per-sample log_det = -sum(s), "
+                   "known value, round trip")
+
+
+@_keeps_random_state
+def cvae_decoder_input(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
+    """Check ``fn(z, labels)``: a conditional VAE decoder's input, the codes ``z`` ``(N, d)`` followed by the labels
+    ``(N,)`` (integers 0..9) as one-hot vectors, concatenated along the feature axis: ``(N, d + 10)``, floats,
+    ``torch.cat([z, F.one_hot(labels, 10).float()], dim=1)``; the gradient must reach ``z``."""
+    name = "cvae_decoder_input"
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.tensor([3, 0, 7, 1, 3, 5])   # no 8 or 9 in this batch: the one-hot must still have 10 columns
+    n = len(labels)
+    for d in (3, 10):   # with d = 10, joining along the batch axis gives a tensor too, of the wrong shape
+        z = torch.randn(n, d, generator=generator, requires_grad=True)
+        case = f"z of shape ({n}, {d}), labels = {labels.tolist()}"
+        try:
+            started, result = _started(name, lambda: fn(z, labels.clone()))
+        except RuntimeError as error:
+            raise CheckFailed(f"{name}({case}) raised {type(error).__name__}: {error}. If torch.cat complained "
+                              "about sizes, join along the feature axis, dim=1; dim=0 stacks along the batch") from None
+        if not started:
+            return False
+        if not isinstance(result, Tensor):
+            raise CheckFailed(f"{name}({case}) should return a torch.Tensor of shape ({n}, {d + 10}), "
+                              f"got {type(result).__name__}")
+        shape = tuple(result.shape)
+        # With d = 10 the keys (n, d) and (n, 10) collide and the later hint, "z is missing", wins; the d = 3 case
+        # runs first, so a missing label is named there, with its own hint.
+        hints = {(n, d): "the labels are missing: the decoder must be conditioned, torch.cat([z, one_hot], dim=1)",
+                 (n, 10): "z is missing: the decoder's input holds the code and the label, torch.cat([z, one_hot], "
+                          "dim=1)",
+                 (n, d + 1): "the label went in as one number (an integer column); a label is a category: "
+                             "encode it one-hot, F.one_hot(labels, 10).float()",
+                 (n, d + int(labels.max()) + 1): "the one-hot has as many columns as the batch's largest label + 1; "
+                                                 "a batch may lack the 9s: F.one_hot(labels, num_classes=10)",
+                 (2 * n, d): "you joined along the batch axis (dim=0); join along the features, dim=1"}
+        if shape != (n, d + 10) and shape in hints:
+            raise CheckFailed(f"{name}({case}) returned shape {shape}: {hints[shape]}")
+        result = _expect_tensor(name, case, result, (n, d + 10))
+        if not result.is_floating_point():
+            # torch.cat promotes a float z and an integer one-hot to floats: only an integer z gets here
+            raise CheckFailed(f"{name}({case}): the result is {result.dtype}: z was turned into integers; keep the "
+                              "code as the floats it is, the decoder's Linear layer needs floats")
+        one_hot = torch.nn.functional.one_hot(labels, 10).float()
+        got = result.detach().float()
+        _name_known_mistake(name, got, [
+            (torch.cat([one_hot, z.detach()], dim=1), "the one-hot comes first; this course's decoder takes the code "
+             "first and the label after it, torch.cat([z, one_hot], dim=1)")])
+        _expect_close(name, case, got, torch.cat([z.detach(), one_hot], dim=1))
+        if not result.requires_grad:
+            raise CheckFailed(f"{name}: the result carries no gradient to z; use torch operations only (no .detach() "
+                              "or NumPy), so that the encoder can be trained through the decoder")
+    return _passed(name, "shape (N, d + 10), z first, one-hot labels with 10 columns, floats, gradient to z")
+
+
+@_keeps_random_state
+def vector_quantize(fn: Callable[[Tensor, Tensor, float], tuple[Tensor, Tensor, Tensor]]) -> bool:
+    """Check ``fn(z_e, codebook, beta) -> (z_q, k, loss)`` for vectors ``z_e`` ``(N, D)`` and a codebook ``(K, D)``:
+    ``k`` ``(N,)`` the index of each vector's nearest code (squared Euclidean distance), ``z_q = z_e + sg[e_k - z_e]``
+    (value ``e_k``, gradient to ``z_e`` unchanged, none to the codebook) and ``loss`` the mean over the ``N``
+    vectors of ``|sg[z_e] - e_k|^2 + beta |z_e - sg[e_k]|^2`` (codebook loss + commitment loss)."""
+    name = "vector_quantize"
+    generator = torch.Generator().manual_seed(0)
+    n, K, d, beta = 7, 5, 3, 0.4
+    z_e = torch.randn(n, d, generator=generator, dtype=torch.float64, requires_grad=True)
+    codebook = torch.randn(K, d, generator=generator, dtype=torch.float64, requires_grad=True)
+    case = f"z_e of shape ({n}, {d}), a codebook of shape ({K}, {d}), beta = {beta}"
+    try:
+        started, result = _started(name, lambda: fn(z_e, codebook, beta))
+    except IndexError as error:
+        raise CheckFailed(f"{name}({case}) raised IndexError: {error}. An index out of range, most often because "
+                          "the minimum was taken over the wrong axis (an index k >= K counts vectors, not codes); "
+                          "for distances of shape (N, K) take distances.argmin(dim=1)") from None
+    if not started:
+        return False
+    if not isinstance(result, (tuple, list)) or len(result) != 3:
+        raise CheckFailed(f"{name} should return three things, (z_q, k, loss), got {type(result).__name__}")
+    z_q, k, loss = result
+    distances = (z_e.detach()[:, None, :] - codebook.detach()[None, :, :]).square().sum(-1)   # (N, K)
+    expected_k = distances.argmin(dim=1)
+    if isinstance(k, Tensor) and tuple(k.shape) == (K,):
+        raise CheckFailed(f"{name}({case}): k has shape ({K},), one index per code; the minimum was taken over the "
+                          "wrong axis (over the vectors): take it over the codes, distances.argmin(dim=1) for "
+                          "distances of shape (N, K)")
+    k = _expect_tensor(f"{name} k", case, k, (n,))
+    _name_known_mistake(f"{name} k", k.double(), [
+        (distances.argmax(dim=1).double(), "k holds the farthest codes; the nearest is the argmin, not the argmax")])
+    if not torch.equal(k.long(), expected_k):
+        raise CheckFailed(f"{name}({case}): expected k = {expected_k.tolist()}, got {k.tolist()}; the nearest code "
+                          "minimises the squared distance summed over the D coordinates")
+    e_k = codebook.detach()[expected_k]
+    z_q = _expect_tensor(f"{name} z_q", case, z_q, (n, d))
+    _name_known_mistake(f"{name} z_q", z_q.detach(), [
+        (z_e.detach(), "z_q has the value of z_e: the stop-gradient is on the wrong side; z_q = z_e + (e_k - z_e)"
+         ".detach() has the code's value and z_e's gradient")])
+    _expect_close(f"{name} z_q", case, z_q.detach(), e_k)
+    weights = torch.randn(n, d, generator=generator, dtype=torch.float64)
+    if not z_q.requires_grad:
+        raise CheckFailed(f"{name}: z_q carries no gradient; with the straight-through estimator the decoder's "
+                          "gradient reaches z_e: z_q = z_e + (e_k - z_e).detach()")
+    grad_z_e, grad_codebook = torch.autograd.grad((z_q * weights).sum(), [z_e, codebook], allow_unused=True,
+                                                  retain_graph=True)
+    if grad_z_e is None or not bool(grad_z_e.abs().gt(0).any()):
+        raise CheckFailed(f"{name}: no gradient reaches z_e through z_q, so the encoder would never learn from the "
+                          "reconstruction; use the straight-through estimator, z_q = z_e + (e_k - z_e).detach()")
+    _expect_close(f"{name} gradient of z_q with respect to z_e", case, grad_z_e, weights)
+    if grad_codebook is not None and bool(grad_codebook.abs().gt(0).any()):
+        raise CheckFailed(f"{name}: z_q passes a gradient to the codebook; with the straight-through estimator the "
+                          "codebook learns only from its own loss: z_q = z_e + (e_k - z_e).detach()")
+
+    loss_value = _expect_number(f"{name} loss", case, loss, " (the mean over the vectors)")
+    squared = (z_e.detach() - e_k).square().sum(dim=1)   # (N,)
+    _name_known_mistake(f"{name} loss", torch.tensor(loss_value, dtype=torch.float64), [
+        ((1 + beta) * squared.sum(), "the loss is summed over the vectors; take the mean over the N vectors"),
+        ((1 + beta) * squared.mean() / d, "the loss is averaged over the D coordinates too; sum over them and take "
+         "the mean over the vectors only"),
+        (squared.mean(), "beta is missing: the loss is |sg[z_e] - e_k|^2 + beta |z_e - sg[e_k]|^2"),
+        (2 * squared.mean(), "both terms have weight 1: the commitment term is weighted by beta")])
+    _expect_close(f"{name} loss", case, loss_value, ((1 + beta) * squared).mean())
+    if not (isinstance(loss, Tensor) and loss.requires_grad):
+        raise CheckFailed(f"{name}: the loss carries no gradient; return a tensor built from z_e and the codebook")
+    grad_z_e, grad_codebook = torch.autograd.grad(loss, [z_e, codebook], allow_unused=True)
+    grad_z_e = torch.zeros_like(z_e) if grad_z_e is None else grad_z_e
+    grad_codebook = torch.zeros_like(codebook) if grad_codebook is None else grad_codebook
+    difference = z_e.detach() - e_k   # (N, D)
+    want_z_e = 2 * beta * difference / n
+    want_codebook = torch.zeros_like(codebook).index_add_(0, expected_k, -2 * difference / n)
+    if (torch.allclose(grad_z_e, want_z_e / beta) and torch.allclose(grad_codebook, beta * want_codebook)):
+        raise CheckFailed(f"{name}: the codebook and commitment terms are swapped (the stop-gradients on the wrong "
+                          "sides): the codebook term |sg[z_e] - e_k|^2 moves the codes with weight 1, the "
+                          "commitment term beta |z_e - sg[e_k]|^2 moves z_e")
+    if (torch.allclose(grad_z_e, want_z_e * (1 + beta) / beta)
+            and torch.allclose(grad_codebook, want_codebook * (1 + beta))):
+        raise CheckFailed(f"{name}: no stop-gradient in the loss, so both terms move both z_e and the codes; use "
+                          "z_e.detach() in the codebook term and e_k.detach() in the commitment term")
+    if not bool(grad_codebook.abs().gt(0).any()):
+        raise CheckFailed(f"{name}: the loss gives the codebook no gradient, so the codes never move; the codebook "
+                          "term must not detach e_k: |z_e.detach() - e_k|^2")
+    _expect_close(f"{name} gradient of the loss with respect to z_e", case, grad_z_e, want_z_e)
+    _expect_close(f"{name} gradient of the loss with respect to the codebook", case, grad_codebook, want_codebook)
+    # a known value: three codes in the plane, four vectors
+    codebook = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    z_e = torch.tensor([[0.9, 0.2], [0.1, -0.1], [0.2, 0.8], [1.2, 0.1]], dtype=torch.float64)
+    known_case = "codes (0, 0), (1, 0), (0, 1); z_e = [[0.9, 0.2], [0.1, -0.1], [0.2, 0.8], [1.2, 0.1]]"
+    z_q, k, _ = fn(z_e.clone(), codebook.clone(), 0.25)
+    k = _expect_tensor(f"{name} k", known_case, k, (4,))
+    if not torch.equal(k.long(), torch.tensor([1, 0, 2, 1])):
+        raise CheckFailed(f"{name}({known_case}): expected k = [1, 0, 2, 1], got {k.tolist()}")
+    _expect_close(f"{name} z_q", known_case, torch.as_tensor(z_q).detach(), codebook[[1, 0, 2, 1]])
+    return _passed(name, "nearest code by argmin over the codes, straight-through z_q, codebook + beta * "
+                   "commitment loss with the stop-gradients on the right sides")

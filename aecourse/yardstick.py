@@ -6,6 +6,9 @@
 - :func:`frechet_distance`: the Fréchet distance between Gaussians fitted to the classifier's 128 features of two
   image sets (the idea of FID, Heusel et al. 2017, with an MNIST classifier in place of Inception). It is never
   exactly 0 for two finite samples, so always report its floor beside it: real training vs real test images.
+- :func:`label_entropy`: the entropy of the histogram of the labels the classifier gives a set of images, ln 10 when
+  all ten digits are equally common; a generator that forgets some digits (mode collapse) scores lower.
+- :func:`sample_scores`: the Generation chapters' scores of one set of generated images in one call.
 
 The classifier is trained by ``scripts/train_classifier.py`` and shipped as a state dict with its sha256; it is
 loaded with ``torch.load(weights_only=True)``, which reads tensors and never runs code from the file.
@@ -20,7 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .metrics import eval_mode, model_device
+from .metrics import eval_mode, laplacian_variance, model_device
 from .validation import check_images, check_positive_int
 
 CLASSIFIER_PATH = Path(__file__).parent / "mnist_data" / "classifier.pt"
@@ -128,3 +131,48 @@ def frechet_distance(features_a: Tensor, features_b: Tensor) -> float:
         raise ValueError(f"the two feature sets differ in width: {features_a.shape[1]} and {features_b.shape[1]}")
     a, b = features_a.double(), features_b.double()
     return gaussian_frechet_distance(a.mean(0), torch.cov(a.T), b.mean(0), torch.cov(b.T))
+
+
+def label_histogram(images: Tensor, classifier: DigitClassifier | None = None) -> Tensor:
+    """Share of ``images`` ``(N, 1, 28, 28)`` the classifier labels 0, 1, ..., 9: ``(10,)`` float64, summing to 1."""
+    classifier = load_classifier() if classifier is None else classifier
+    labels = _in_batches(classifier, images, lambda x: classifier(x).argmax(dim=1)).long()
+    return torch.bincount(labels, minlength=10).double() / len(labels)
+
+
+def histogram_entropy(shares: Tensor) -> float:
+    """Entropy in nats of a histogram ``(K,)`` of shares summing to 1 (empty bins count 0): ``ln K`` when uniform."""
+    if not isinstance(shares, Tensor) or shares.ndim != 1 or not shares.numel():
+        raise ValueError(f"expected a (K,) tensor of shares, got "
+                         f"{tuple(shares.shape) if isinstance(shares, Tensor) else type(shares).__name__}")
+    shares = shares.double()
+    if not bool(torch.isfinite(shares).all()) or bool((shares < 0).any()) or abs(float(shares.sum()) - 1) > 1e-6:
+        raise ValueError(f"shares must be finite, non-negative and sum to 1, got sum {float(shares.sum()):.6g}")
+    seen = shares[shares > 0]
+    return float(-(seen * seen.log()).sum())
+
+
+def label_entropy(images: Tensor, classifier: DigitClassifier | None = None) -> float:
+    """Entropy (nats) of the classifier's label histogram of ``images``: ln 10 = 2.30 when every digit is as common."""
+    return histogram_entropy(label_histogram(images, classifier))
+
+
+def sample_scores(images: Tensor, reference_features: Tensor,
+                  classifier: DigitClassifier | None = None) -> dict[str, float]:
+    """The yardstick's scores of generated ``images`` ``(N, 1, 28, 28)`` in ``[0, 1]`` against real images.
+
+    ``reference_features`` are :func:`classifier_features` of real test images (the Generation chapters use 5,000).
+    Returns ``fd`` (Fréchet distance, lower is better; report its floor, real training images scored the same way),
+    ``confidence`` (mean top-class probability), ``entropy`` (:func:`label_entropy`, nats) and ``sharpness``
+    (mean :func:`aecourse.metrics.laplacian_variance`; real test digits score about 0.18). One classifier pass.
+    """
+    classifier = load_classifier() if classifier is None else classifier
+    features = classifier_features(images, classifier)
+    with torch.no_grad():
+        logits = classifier.head(features.to(model_device(classifier), next(classifier.parameters()).dtype))
+    probabilities = logits.double().softmax(dim=1).cpu()
+    shares = torch.bincount(probabilities.argmax(dim=1), minlength=10).double() / len(images)
+    return {"fd": frechet_distance(features, reference_features),
+            "confidence": float(probabilities.max(dim=1).values.mean()),
+            "entropy": histogram_entropy(shares),
+            "sharpness": float(laplacian_variance(images).mean())}

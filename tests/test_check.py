@@ -584,3 +584,183 @@ def test_the_representation_checks_leave_the_random_state_alone(name, reference)
     torch.manual_seed(5)
     getattr(check, name)(reference)
     assert torch.equal(torch.rand(3), expected)
+
+
+def generator_loss_reference(fake_logits):
+    return torch.nn.functional.binary_cross_entropy_with_logits(fake_logits, torch.ones_like(fake_logits))
+
+
+def test_generator_loss():
+    F = torch.nn.functional
+    assert check.generator_loss(generator_loss_reference) is True
+    assert check.generator_loss(stub) is False
+    # other correct forms: logsigmoid and softplus by hand, a (1,)-shaped result
+    assert check.generator_loss(lambda f: -F.logsigmoid(f).mean()) is True
+    assert check.generator_loss(lambda f: F.softplus(-f).mean()) is True
+    assert check.generator_loss(lambda f: generator_loss_reference(f).view(1)) is True
+    for wrong, message in [
+            (lambda f: F.logsigmoid(-f).mean(), "minimax form"),                  # mean log(1 - sigmoid(f))
+            (lambda f: -F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)), "minimax form"),
+            (lambda f: F.logsigmoid(-f).sum(), "minimax form.*summed"),
+            (lambda f: F.binary_cross_entropy_with_logits(f, torch.zeros_like(f)), "labels are swapped"),
+            (lambda f: F.logsigmoid(f).mean(), "sign is flipped"),
+            (lambda f: generator_loss_reference(torch.sigmoid(f)), "applied a sigmoid"),
+            (lambda f: F.binary_cross_entropy_with_logits(f, torch.ones_like(f), reduction="sum"), "summed"),
+            (lambda f: F.binary_cross_entropy(torch.sigmoid(f), torch.ones_like(f)), "clips at 100"),
+            (lambda f: -torch.log(torch.sigmoid(f)).mean(), "inf"),
+            (lambda f: generator_loss_reference(f.detach()), "without a gradient"),
+            (lambda f: generator_loss_reference(f).item(), "Python number"),
+            (lambda f: torch.stack([generator_loss_reference(f)] * 2), "one number"),
+            (lambda f: generator_loss_reference(f) + 0.1, "expected"),
+            (lambda f: generator_loss_reference(f) + 0 * f.detach().sum() + (f - f.detach()).sum() * 0.1,
+             "gradient with respect to fake_logits")]:
+        with pytest.raises(CheckFailed, match=message):
+            check.generator_loss(wrong)
+
+
+def test_generator_loss_leaves_the_random_state_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    check.generator_loss(generator_loss_reference)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def coupling_inverse_reference(z, conditioner, split):
+    s, t = conditioner(z[:, :split])
+    return torch.cat([z[:, :split], (z[:, split:] - t) * torch.exp(-s)], dim=1), -s.sum(dim=1)
+
+
+def _coupling_with(u2_of, log_det_of, first_of=lambda z1, s, t: z1):
+    """A coupling inverse built from pieces: u2_of(z2, s, t), log_det_of(s), first_of(z1, s, t)."""
+    def fn(z, conditioner, split):
+        s, t = conditioner(z[:, :split])
+        return torch.cat([first_of(z[:, :split], s, t), u2_of(z[:, split:], s, t)], dim=1), log_det_of(s)
+    return fn
+
+
+def test_coupling_inverse():
+    assert check.coupling_inverse(coupling_inverse_reference) is True
+    assert check.coupling_inverse(stub) is False
+    # a loop over the samples, or a division by exp(s), is right too
+    assert check.coupling_inverse(_coupling_with(lambda z2, s, t: (z2 - t) / torch.exp(s),
+                                                 lambda s: torch.stack([-row.sum() for row in s]))) is True
+    right_u2, right_log_det = (lambda z2, s, t: (z2 - t) * torch.exp(-s)), (lambda s: -s.sum(dim=1))
+    for wrong, message in [
+            (_coupling_with(right_u2, lambda s: s.sum(dim=1)), "wrong sign"),
+            (_coupling_with(right_u2, lambda s: -torch.exp(s).sum(dim=1)), "you summed exp"),
+            (_coupling_with(lambda z2, s, t: (z2 - t) / s, right_log_det), "you divided by s"),
+            (_coupling_with(lambda z2, s, t: (z2 - t) * torch.exp(s), right_log_det), "multiplied by exp"),
+            (_coupling_with(lambda z2, s, t: z2 * torch.exp(-s) - t, right_log_det), "subtracts t first"),
+            (_coupling_with(lambda z2, s, t: z2 * torch.exp(-s), right_log_det), "shift t is not undone"),
+            (_coupling_with(right_u2, right_log_det, lambda z1, s, t: z1 * 2 + 1), "passes through the layer"),
+            (lambda z, c, split: (coupling_inverse_reference(z, c, split)[0], c(z[:, :split])[0].sum().mul(-1)),
+             "one number for the whole batch"),
+            (_coupling_with(right_u2, lambda s: -s.sum().expand(len(s))), "batch's total"),
+            (_coupling_with(right_u2, lambda s: -s.sum(dim=0)), "summed over the batch"),
+            (_coupling_with(right_u2, lambda s: -torch.exp(s).prod(dim=1)), "layer's own determinant"),
+            (_coupling_with(right_u2, lambda s: -s.mean(dim=1)), "averaged the log-scales"),
+            (_coupling_with(right_u2, lambda s: -s), "one entry per transformed dimension"),
+            (lambda z, c, split: coupling_inverse_reference(z, lambda a: c(z[:, split:]), split),
+             "conditioning half"),
+            (lambda z, c, split: coupling_inverse_reference(z, c, split)[0], "pair"),
+            (_coupling_with(right_u2, lambda s: -s.sum(dim=1) + 0.01), "expected")]:
+        with pytest.raises(CheckFailed, match=message):
+            check.coupling_inverse(wrong)
+
+
+def test_coupling_inverse_leaves_the_random_state_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    check.coupling_inverse(coupling_inverse_reference)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def cvae_decoder_input_reference(z, labels):
+    return torch.cat([z, torch.nn.functional.one_hot(labels, 10).float()], dim=1)
+
+
+def test_cvae_decoder_input():
+    assert check.cvae_decoder_input(cvae_decoder_input_reference) is True
+    assert check.cvae_decoder_input(stub) is False
+    one_hot = torch.nn.functional.one_hot
+    for wrong, message in [
+            (lambda z, labels: z, "labels are missing"),
+            (lambda z, labels: one_hot(labels, 10).float(), "z is missing"),
+            (lambda z, labels: torch.cat([z, labels[:, None].float()], dim=1), "one number"),
+            (lambda z, labels: torch.cat([z, one_hot(labels).float()], dim=1), "num_classes=10"),
+            (lambda z, labels: torch.cat([z, one_hot(labels, 10).float()], dim=0), "dim=1"),
+            (lambda z, labels: torch.cat([one_hot(labels, 10).float(), z], dim=1), "comes first"),
+            (lambda z, labels: torch.cat([z.detach(), one_hot(labels, 10).float()], dim=1), "no gradient"),
+            (lambda z, labels: torch.cat([z.round().long(), one_hot(labels, 10)], dim=1),
+             "z was turned into integers"),
+            (lambda z, labels: torch.cat([z, 2 * one_hot(labels, 10).float()], dim=1), "expected")]:
+        with pytest.raises(CheckFailed, match=message):
+            check.cvae_decoder_input(wrong)
+
+
+def test_cvae_decoder_input_leaves_the_random_state_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    check.cvae_decoder_input(cvae_decoder_input_reference)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def vector_quantize_reference(z_e, codebook, beta):
+    k = torch.cdist(z_e, codebook).argmin(dim=1)
+    e_k = codebook[k]
+    z_q = z_e + (e_k - z_e).detach()
+    loss = ((z_e.detach() - e_k).square().sum(1) + beta * (z_e - e_k.detach()).square().sum(1)).mean()
+    return z_q, k, loss
+
+
+def _vector_quantize_variant(*, pick=lambda d: d.argmin(dim=1), straight_through="right", codebook_weight=None,
+                             detach="right", reduce=torch.mean, commitment_weight=None, per_coordinate=False):
+    def fn(z_e, codebook, beta):
+        k = pick(torch.cdist(z_e, codebook))
+        e_k = codebook[k]
+        z_q = {"right": z_e + (e_k - z_e).detach(), "none": e_k,
+               "wrong": e_k + (z_e - e_k).detach()}[straight_through]
+        weight = beta if commitment_weight is None else commitment_weight
+        if detach == "right":
+            terms = (z_e.detach() - e_k).square().sum(1) + weight * (z_e - e_k.detach()).square().sum(1)
+        elif detach == "codebook e_k":
+            terms = (z_e.detach() - e_k.detach()).square().sum(1) + beta * (z_e - e_k.detach()).square().sum(1)
+        elif detach == "swapped":
+            terms = (z_e - e_k.detach()).square().sum(1) + beta * (z_e.detach() - e_k).square().sum(1)
+        else:
+            terms = (1 + beta) * (z_e - e_k).square().sum(1)
+        if per_coordinate:
+            terms = terms / z_e.shape[1]
+        return z_q, k, reduce(terms)
+    return fn
+
+
+def test_vector_quantize():
+    assert check.vector_quantize(vector_quantize_reference) is True
+    assert check.vector_quantize(stub) is False
+    for wrong, message in [
+            (_vector_quantize_variant(pick=lambda d: d.argmax(dim=1)), "not the argmax"),
+            (_vector_quantize_variant(pick=lambda d: d.argmin(dim=0)), "wrong axis"),
+            (_vector_quantize_variant(straight_through="none"), "no gradient reaches z_e"),
+            (_vector_quantize_variant(straight_through="wrong"), "wrong side"),
+            (_vector_quantize_variant(detach="swapped"), "swapped"),
+            (_vector_quantize_variant(detach="none"), "no stop-gradient"),
+            (_vector_quantize_variant(reduce=torch.sum), "summed over the vectors"),
+            (_vector_quantize_variant(per_coordinate=True), "averaged over the D coordinates too"),
+            (_vector_quantize_variant(commitment_weight=0.0), "beta is missing"),
+            (_vector_quantize_variant(commitment_weight=1.0), "both terms have weight 1"),
+            (_vector_quantize_variant(detach="codebook e_k"), "the codebook term must not detach e_k"),
+            (lambda z_e, codebook, beta: vector_quantize_reference(z_e, codebook, beta)[:2], "three things")]:
+        with pytest.raises(CheckFailed, match=message):
+            check.vector_quantize(wrong)
+
+
+def test_vector_quantize_leaves_the_random_state_alone():
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    check.vector_quantize(vector_quantize_reference)
+    assert torch.equal(torch.rand(3), expected)

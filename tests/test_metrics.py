@@ -4,8 +4,8 @@ import torch
 import aecourse
 from aecourse.losses import reconstruction_loss
 from aecourse.losses import reconstruction_error
-from aecourse.metrics import (evaluate, high_frequency_share, pca, pca_reconstruct, pca_reconstruction_errors,
-                              reconstruction_errors)
+from aecourse.metrics import (evaluate, high_frequency_share, laplacian_variance, pca, pca_reconstruct,
+                              pca_reconstruction_errors, reconstruction_errors)
 from aecourse.models import MLPAutoencoder
 
 
@@ -143,3 +143,24 @@ def test_latent_activity_is_the_variance_of_the_posterior_means():
     activity = latent_activity(Fixed(), images, batch_size=7)
     expected = (10 * images.mean(dim=(1, 2, 3))).double().var().float()
     torch.testing.assert_close(activity, torch.stack([expected, torch.tensor(0.0)]))
+
+
+def test_laplacian_variance_known_values():
+    flat = torch.full((1, 1, 28, 28), 0.3)
+    ramp = torch.linspace(0, 1, 28).repeat(1, 1, 28, 1)                        # linear along x: Laplacian 0
+    checkerboard = ((torch.arange(28)[:, None] + torch.arange(28)[None, :]) % 2).float().view(1, 1, 28, 28)
+    assert laplacian_variance(flat).tolist() == [0.0]
+    assert float(laplacian_variance(ramp)) == pytest.approx(0.0, abs=1e-12)
+    assert float(laplacian_variance(checkerboard)) == pytest.approx(16.0)    # Laplacian +-4 on every pixel
+    dot = torch.zeros(1, 1, 28, 28)
+    dot[0, 0, 10, 10] = 1.0                                                   # Laplacian 4 there, -1 at 4 neighbours
+    assert float(laplacian_variance(dot)) == pytest.approx((4 ** 2 + 4 * 1 ** 2) / 26 ** 2)   # the mean is 0
+
+
+def test_laplacian_variance_is_per_image_and_drops_with_blur():
+    images = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    sharp = laplacian_variance(images)
+    assert sharp.shape == (6,) and sharp.dtype == torch.float64
+    assert torch.allclose(laplacian_variance(images[2:3]), sharp[2:3])
+    blurred = torch.nn.functional.avg_pool2d(images, 3, 1, 1)
+    assert bool((laplacian_variance(blurred) < sharp / 4).all())

@@ -6,6 +6,7 @@ import torch
 
 from aecourse import yardstick
 from aecourse.yardstick import frechet_distance, gaussian_frechet_distance
+from aecourse.data import load_mnist
 
 
 def random_orthogonal(d: int, seed: int) -> torch.Tensor:
@@ -101,3 +102,46 @@ def test_the_weights_file_holds_tensors_only():
     state = torch.load(yardstick.CLASSIFIER_PATH, map_location="cpu", weights_only=True)
     assert all(isinstance(value, torch.Tensor) for value in state.values())
     assert yardstick.CLASSIFIER_PATH.stat().st_size < 1_000_000
+
+
+def test_histogram_entropy_known_values():
+    assert yardstick.histogram_entropy(torch.full((10,), 0.1)) == pytest.approx(math.log(10))
+    assert yardstick.histogram_entropy(torch.tensor([1.0, 0, 0])) == 0.0            # one bin: no uncertainty
+    assert yardstick.histogram_entropy(torch.tensor([0.5, 0.5, 0, 0])) == pytest.approx(math.log(2))
+
+
+@pytest.mark.parametrize("shares,message", [
+    (torch.tensor([0.5, 0.6]), "sum to 1"),
+    (torch.tensor([1.5, -0.5]), "non-negative"),
+    (torch.tensor([math.nan, 1.0]), "finite"),
+    (torch.ones(2, 5) / 10, r"\(K,\)"),
+])
+def test_histogram_entropy_rejects_what_is_not_a_histogram(shares, message):
+    with pytest.raises(ValueError, match=message):
+        yardstick.histogram_entropy(shares)
+
+
+def test_label_entropy_is_ln10_for_balanced_real_digits_and_zero_for_one_digit():
+    images, labels = load_mnist("test")
+    classifier = yardstick.load_classifier()
+    balanced = torch.cat([images[labels == digit][:50] for digit in range(10)])
+    shares = yardstick.label_histogram(balanced, classifier)
+    assert shares.shape == (10,) and float(shares.sum()) == pytest.approx(1.0)
+    assert yardstick.label_entropy(balanced, classifier) == pytest.approx(math.log(10), abs=0.01)
+    sevens = images[labels == 7][:200]
+    assert yardstick.label_entropy(sevens, classifier) < 0.1
+    assert int(yardstick.label_histogram(sevens, classifier).argmax()) == 7
+
+
+def test_sample_scores_agree_with_the_separate_scores_and_rank_real_above_blurred():
+    images, _ = load_mnist("test")
+    classifier = yardstick.load_classifier()
+    reference = yardstick.classifier_features(images[:1000], classifier)
+    real, blurred = images[1000:2000], torch.nn.functional.avg_pool2d(images[1000:2000], 3, 1, 1)
+    scores = yardstick.sample_scores(real, reference, classifier)
+    assert set(scores) == {"fd", "confidence", "entropy", "sharpness"}
+    assert scores["fd"] == pytest.approx(frechet_distance(yardstick.classifier_features(real, classifier), reference))
+    assert scores["confidence"] == pytest.approx(yardstick.classifier_confidence(real, classifier), abs=1e-5)
+    assert scores["entropy"] == pytest.approx(yardstick.label_entropy(real, classifier))
+    worse = yardstick.sample_scores(blurred, reference, classifier)
+    assert worse["fd"] > scores["fd"] and worse["sharpness"] < scores["sharpness"] / 3
