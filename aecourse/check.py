@@ -689,6 +689,21 @@ def quantize(fn: Callable[[Tensor, Tensor, Tensor, int], tuple[Tensor, Tensor]])
     return _passed(name, "integer symbols in range, clipping, 2**bits levels, rounding, per-dimension ranges, z_hat")
 
 
+def _logit_loss_value(name: str, case: str, result: object, reduce_hint: str) -> Tensor:
+    """The learner's loss as a (1,) float64 value, after checking it is one finite number that keeps its gradient."""
+    if not isinstance(result, Tensor):
+        raise CheckFailed(f"{name}({case}) should return a scalar torch.Tensor, got {type(result).__name__}: the "
+                          "optimizer needs the loss's gradient, which a Python number (.item()) no longer has")
+    if result.numel() != 1:
+        raise CheckFailed(f"{name}({case}) should return one number, got a tensor of shape {tuple(result.shape)}: "
+                          f"{reduce_hint}")
+    value = result.detach().double().reshape(1)
+    if not bool(torch.isfinite(value).all()):
+        raise CheckFailed(f"{name}({case}) returned {value.item()}: compute the loss from the logits "
+                          "(F.binary_cross_entropy_with_logits or F.logsigmoid), never log(sigmoid(...))")
+    return value
+
+
 @_keeps_random_state
 def discriminator_loss(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     """Check ``fn(real_logits, fake_logits)``: a discriminator's binary cross-entropy, computed from logits, with the
@@ -706,16 +721,7 @@ def discriminator_loss(fn: Callable[[Tensor, Tensor], Tensor]) -> bool:
     softplus = torch.nn.functional.softplus   # -log sigmoid(x) = softplus(-x), -log(1 - sigmoid(x)) = softplus(x)
     real_terms, fake_terms = softplus(-real.double()), softplus(fake.double())
     expected = real_terms.mean() + fake_terms.mean()
-    if not isinstance(result, Tensor):
-        raise CheckFailed(f"{name}({case}) should return a scalar torch.Tensor, got {type(result).__name__}: the "
-                          "optimizer needs the loss's gradient, which a Python number (.item()) no longer has")
-    if result.numel() != 1:
-        raise CheckFailed(f"{name}({case}) should return one number, got a tensor of shape {tuple(result.shape)}: "
-                          "average each half over its samples and add the two means")
-    value = result.detach().double().reshape(1)
-    if not bool(torch.isfinite(value).all()):
-        raise CheckFailed(f"{name}({case}) returned {value.item()}: compute the loss from the logits "
-                          "(F.binary_cross_entropy_with_logits or F.logsigmoid), never log(sigmoid(...))")
+    value = _logit_loss_value(name, case, result, "average each half over its samples and add the two means")
     sigmoid = torch.sigmoid
     _name_known_mistake(name, value, [
         ((softplus(real.double()).mean() + softplus(-fake.double()).mean()).view(1),
@@ -940,16 +946,7 @@ def generator_loss(fn: Callable[[Tensor], Tensor]) -> bool:
     softplus, sigmoid = torch.nn.functional.softplus, torch.sigmoid   # -log sigmoid(x) = softplus(-x)
     f = fake.double()
     expected = softplus(-f).mean()
-    if not isinstance(result, Tensor):
-        raise CheckFailed(f"{name}({case}) should return a scalar torch.Tensor, got {type(result).__name__}: the "
-                          "optimizer needs the loss's gradient, which a Python number (.item()) no longer has")
-    if result.numel() != 1:
-        raise CheckFailed(f"{name}({case}) should return one number, got a tensor of shape {tuple(result.shape)}: "
-                          "average over the samples")
-    value = result.detach().double().reshape(1)
-    if not bool(torch.isfinite(value).all()):
-        raise CheckFailed(f"{name}({case}) returned {value.item()}: compute the loss from the logits "
-                          "(F.binary_cross_entropy_with_logits or F.logsigmoid), never log(sigmoid(...))")
+    value = _logit_loss_value(name, case, result, "average over the samples")
     minimax = ("the minimax form log(1 - D(G(z))): it saturates (its gradient vanishes) when the discriminator "
                "rejects the fakes; the non-saturating loss is -log D(G(z)), the fakes labelled 1")
     _name_known_mistake(name, value, [
