@@ -153,20 +153,16 @@ def test_the_comparison_tables_cross_page_read_offs_hold(built_book):
     """The GAN chapter pastes rows of other pages into its comparison table and reads one of them off against its
     GAN; each page asserts its own verdicts, and the cross-page ones are checked here, on the build's executed
     chapters (full mode)."""
-    from jupyter_cache import get_cache
     sys.path.insert(0, str(ROOT / "benchmarks"))
     try:
-        from book_runtime import glued_values
+        from book_runtime import from_build_cache
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    cache = get_cache(str(ROOT / "_build" / ".jupyter_cache"))
-    glued = {Path(record.uri).stem: glued_values(cache.get_cache_bundle(record.pk).nb)
-             for record in cache.list_cache_records()}
-    gan = glued["gans"]["row_gan_fd"]
+    glued = {chapter: values for chapter, (_, values) in from_build_cache().items()}
+    gan, flow = glued["gans"], glued["flow_prior"]
     # "the autoencoder with a flow prior reached a lower Fréchet distance in its own run than this page's GAN", with a
     # margin of twice both standard deviations over the seeds
-    flow = glued["flow_prior"]
-    assert flow["row_flow_fd"] + 2 * (flow["row_flow_fd_sd"] + glued["gans"]["row_gan_fd_sd"]) < gan
+    assert flow["row_flow_fd"] + 2 * (flow["row_flow_fd_sd"] + gan["row_gan_fd_sd"]) < gan["row_gan_fd"]
     for page, key in (("conditional_vae", "cvae"), ("vq_vae", "vqvae"), ("flow_prior", "flow"),
                       ("adversarial_autoencoders", "aae")):
         row = glued[page]
